@@ -1,0 +1,328 @@
+//! A sentence embedder: tokenizer → encoder → pooling → Dense → Normalize, as a
+//! sentence-transformers model directory describes it, with prompts, Matryoshka truncation and
+//! token-budget batching.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Linear, Module};
+use ember_core::embedder::BoxError;
+use ember_core::{l2_normalize, plan_batches, pooling, truncate_dimensions, EmbedOptions, Embedder, Embeddings, PoolingMode, Similarity};
+
+use crate::arch::{ArchConfig, Encoder, EncoderInput};
+use crate::catalog;
+use crate::error::{ModelError, Result};
+use crate::st::{DenseActivation, DenseConfig, SentenceConfig};
+use crate::tokenizer::TextTokenizer;
+use crate::weights;
+
+/// How to load a model.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub device: Device,
+    /// Compute dtype (weights are converted on load). f32 is the CPU default.
+    pub dtype: DType,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { device: Device::Cpu, dtype: DType::F32 }
+    }
+}
+
+/// Default number of padded token slots per forward pass.
+pub const DEFAULT_TOKEN_BUDGET: usize = 16_384;
+/// Default inputs per forward pass (sentence-transformers' default batch size).
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+
+/// What `ember models info` prints.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelInfo {
+    pub id: String,
+    pub path: PathBuf,
+    pub architecture: String,
+    pub hidden_size: usize,
+    pub dimension: usize,
+    pub pooling: Vec<PoolingMode>,
+    pub normalize: bool,
+    pub max_seq_length: usize,
+    pub prompts: BTreeMap<String, String>,
+    pub default_prompt_name: Option<String>,
+    pub similarity: Similarity,
+    pub parameters: usize,
+    pub vocab_size: usize,
+    pub files: Vec<String>,
+}
+
+#[derive(Debug)]
+struct DenseLayer {
+    linear: Linear,
+    activation: DenseActivation,
+}
+
+/// A loaded embedding model.
+#[derive(Debug)]
+pub struct SentenceEmbedder {
+    id: String,
+    dir: PathBuf,
+    arch: ArchConfig,
+    encoder: Box<dyn Encoder>,
+    tokenizer: TextTokenizer,
+    config: SentenceConfig,
+    dense: Vec<DenseLayer>,
+    device: Device,
+    parameters: usize,
+    dimension: usize,
+}
+
+impl SentenceEmbedder {
+    /// Load the model in `dir`; `id` names it in errors and output (hub id or path).
+    pub fn load(id: &str, dir: &Path, options: &LoadOptions) -> Result<Self> {
+        let arch = ArchConfig::load(&dir.join("config.json"))?;
+        let mut config = SentenceConfig::load(dir)?;
+        if let Some(entry) = catalog::lookup(id).or_else(|| catalog::lookup(&dir.to_string_lossy())) {
+            for (name, prompt) in &entry.prompts {
+                config.prompts.entry(name.clone()).or_insert_with(|| prompt.clone());
+            }
+            if !config.from_modules {
+                if let Some(p) = &entry.pooling {
+                    config.pooling = p.clone();
+                }
+                config.normalize = entry.normalize.unwrap_or(config.normalize);
+            }
+            config.max_seq_length = config.max_seq_length.or(entry.max_seq_length);
+        }
+        let files = weights::weight_files(dir)?;
+        let tensors = weights::load_tensors(&files, options.dtype, &options.device)?;
+        let parameters = tensors.values().map(|t| t.elem_count()).sum();
+        let vb = weights::encoder_var_builder(tensors, arch.embedding_key(), options.dtype, &options.device, dir)
+            .map_err(|e| annotate(e, &files))?;
+        let encoder = arch.build(vb, &options.device).map_err(|e| annotate(e, &files))?;
+        let max_len = config.max_seq_length.unwrap_or(usize::MAX).min(encoder.max_positions());
+        let tokenizer = TextTokenizer::load(&dir.join("tokenizer.json"), config.do_lower_case, max_len)?;
+        let hidden = encoder.hidden_size() * config.pooling.len();
+        let mut dimension = hidden;
+        let mut dense = Vec::new();
+        for d in &config.dense {
+            if d.in_features != dimension {
+                return Err(ModelError::invalid(
+                    d.dir.join("config.json"),
+                    format!("in_features {} does not match the previous output size {dimension}", d.in_features),
+                ));
+            }
+            dense.push(load_dense(d, options)?);
+            dimension = d.out_features;
+        }
+        Ok(SentenceEmbedder {
+            id: id.to_string(),
+            dir: dir.to_path_buf(),
+            arch,
+            encoder,
+            tokenizer,
+            config,
+            dense,
+            device: options.device.clone(),
+            parameters,
+            dimension,
+        })
+    }
+
+    pub fn info(&self) -> ModelInfo {
+        let mut files: Vec<String> = walk(&self.dir)
+            .into_iter()
+            .filter_map(|p| p.strip_prefix(&self.dir).ok().map(|p| p.to_string_lossy().into_owned()))
+            .collect();
+        files.sort();
+        ModelInfo {
+            id: self.id.clone(),
+            path: self.dir.clone(),
+            architecture: self.arch.name().to_string(),
+            hidden_size: self.arch.hidden_size(),
+            dimension: self.dimension,
+            pooling: self.config.pooling.clone(),
+            normalize: self.config.normalize,
+            max_seq_length: self.tokenizer.max_length(),
+            prompts: self.config.prompts.clone(),
+            default_prompt_name: self.config.default_prompt_name.clone(),
+            similarity: self.config.similarity,
+            parameters: self.parameters,
+            vocab_size: self.tokenizer.vocab_size(),
+            files,
+        }
+    }
+
+    pub fn similarity(&self) -> Similarity {
+        self.config.similarity
+    }
+
+    /// The prompt an option set selects: a literal prompt, a named one, or the model's default.
+    pub fn select_prompt(&self, options: &EmbedOptions) -> Result<Option<String>> {
+        if let Some(p) = &options.prompt {
+            return Ok(Some(p.clone()));
+        }
+        let name = options.prompt_name.as_ref().or(self.config.default_prompt_name.as_ref());
+        match name {
+            None => Ok(None),
+            Some(name) => match self.config.prompts.get(name) {
+                Some(p) => Ok(Some(p.clone())),
+                None => Err(ModelError::UnknownPrompt {
+                    name: name.clone(),
+                    known: if self.config.prompts.is_empty() {
+                        "no prompts".to_string()
+                    } else {
+                        self.config.prompts.keys().cloned().collect::<Vec<_>>().join(", ")
+                    },
+                }),
+            },
+        }
+    }
+
+    /// Embed `texts`; one vector per text, in input order.
+    pub fn embed_texts<S: AsRef<str>>(&self, texts: &[S], options: &EmbedOptions) -> Result<Embeddings> {
+        let prompt = self.select_prompt(options)?;
+        let inputs: Vec<String> = texts
+            .iter()
+            .map(|t| match &prompt {
+                Some(p) => format!("{p}{}", t.as_ref()),
+                None => t.as_ref().to_string(),
+            })
+            .collect();
+        let tokenizer = match options.max_length {
+            Some(n) if n != self.tokenizer.max_length() => {
+                self.tokenizer.with_max_length(n.min(self.encoder.max_positions()))?
+            }
+            _ => self.tokenizer.clone(),
+        };
+        let masked_prefix = match (&prompt, self.config.include_prompt) {
+            (Some(p), false) => tokenizer.prompt_length(p)?,
+            _ => 0,
+        };
+        let tokens = tokenizer.encode(&inputs)?;
+        let lengths: Vec<usize> = tokens.iter().map(|t| t.ids.len()).collect();
+        let batch_size = options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for batch in plan_batches(&lengths, DEFAULT_TOKEN_BUDGET, batch_size) {
+            let rows: Vec<&[u32]> = batch.indices.iter().map(|&i| tokens[i].ids.as_slice()).collect();
+            let pooled = self.forward_pooled(&rows, masked_prefix)?;
+            for (&i, v) in batch.indices.iter().zip(pooled) {
+                vectors[i] = v;
+            }
+        }
+        let normalize = options.normalize.unwrap_or(self.config.normalize);
+        for v in &mut vectors {
+            if normalize {
+                l2_normalize(v);
+            }
+            if let Some(d) = options.dimensions {
+                truncate_dimensions(v, d)?;
+                if normalize {
+                    l2_normalize(v);
+                }
+            }
+        }
+        Ok(Embeddings {
+            vectors,
+            tokens: lengths.iter().sum(),
+            truncated: tokens.iter().filter(|t| t.truncated).count(),
+        })
+    }
+
+    /// Run one padded batch and pool each sequence; Dense modules applied.
+    fn forward_pooled(&self, rows: &[&[u32]], masked_prefix: usize) -> Result<Vec<Vec<f32>>> {
+        let b = rows.len();
+        let l = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let mut ids = vec![0u32; b * l];
+        let mut mask = vec![0f32; b * l];
+        for (i, r) in rows.iter().enumerate() {
+            ids[i * l..i * l + r.len()].copy_from_slice(r);
+            mask[i * l..i * l + r.len()].fill(1.0);
+        }
+        let input = EncoderInput {
+            input_ids: Tensor::from_vec(ids, (b, l), &self.device)?,
+            token_type_ids: Tensor::zeros((b, l), DType::U32, &self.device)?,
+            attention_mask: Tensor::from_vec(mask, (b, l), &self.device)?,
+        };
+        let hidden = self.encoder.forward(&input)?;
+        let h = self.encoder.hidden_size();
+        let flat: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
+        let mut pooled = Vec::with_capacity(b);
+        for (i, r) in rows.iter().enumerate() {
+            let mut v = Vec::with_capacity(h * self.config.pooling.len());
+            pooling::pool(&self.config.pooling, &flat[i * l * h..(i * l + r.len()) * h], h, masked_prefix, &mut v);
+            pooled.push(v);
+        }
+        if self.dense.is_empty() {
+            return Ok(pooled);
+        }
+        let width = pooled.first().map_or(0, Vec::len);
+        let mut x = Tensor::from_vec(pooled.concat(), (b, width), &self.device)?;
+        for d in &self.dense {
+            x = d.linear.forward(&x)?;
+            x = match d.activation {
+                DenseActivation::Identity => x,
+                DenseActivation::Tanh => x.tanh()?,
+                DenseActivation::Relu => x.relu()?,
+                DenseActivation::Gelu => x.gelu_erf()?,
+                DenseActivation::Sigmoid => candle_nn::ops::sigmoid(&x)?,
+            };
+        }
+        Ok(x.to_dtype(DType::F32)?.to_vec2()?)
+    }
+}
+
+fn load_dense(d: &DenseConfig, options: &LoadOptions) -> Result<DenseLayer> {
+    let path = d.dir.join("model.safetensors");
+    let mut tensors = weights::load_tensors(std::slice::from_ref(&path), options.dtype, &options.device)?;
+    let weight = tensors
+        .remove("linear.weight")
+        .ok_or_else(|| ModelError::Weights { path: path.clone(), message: "no tensor 'linear.weight'".to_string() })?;
+    if weight.dims() != [d.out_features, d.in_features] {
+        return Err(ModelError::Weights {
+            path,
+            message: format!("linear.weight has shape {:?}, config says [{}, {}]", weight.dims(), d.out_features, d.in_features),
+        });
+    }
+    let bias = if d.bias { tensors.remove("linear.bias") } else { None };
+    Ok(DenseLayer { linear: Linear::new(weight, bias), activation: d.activation })
+}
+
+/// Weight-shape errors from candle do not say which file; add it.
+fn annotate(e: ModelError, files: &[PathBuf]) -> ModelError {
+    match e {
+        ModelError::Tensor(inner) => ModelError::Weights {
+            path: files.first().cloned().unwrap_or_default(),
+            message: inner.to_string(),
+        },
+        other => other,
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else if !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+impl Embedder for SentenceEmbedder {
+    fn model_id(&self) -> &str {
+        &self.id
+    }
+
+    fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    fn embed(&self, texts: &[&str], options: &EmbedOptions) -> Result<Embeddings, BoxError> {
+        Ok(self.embed_texts(texts, options)?)
+    }
+}

@@ -1,0 +1,107 @@
+//! Tokenization exactly as sentence-transformers feeds the model: no padding (batches are padded
+//! by ember), truncation at the model's `max_seq_length` counting special tokens.
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
+use tokenizers::{ModelWrapper, PreTokenizerWrapper, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::error::{ModelError, Result};
+
+/// One tokenized input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tokens {
+    pub ids: Vec<u32>,
+    /// The input was longer than the limit and was cut.
+    pub truncated: bool,
+}
+
+/// A model's tokenizer with ember's settings applied.
+#[derive(Debug, Clone)]
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    lowercase: bool,
+    path: PathBuf,
+    max_length: usize,
+}
+
+impl TextTokenizer {
+    /// Load `tokenizer.json`, truncating at `max_length` tokens including special tokens.
+    /// `lowercase` applies sentence-transformers' `do_lower_case`.
+    pub fn load(path: &Path, lowercase: bool, max_length: usize) -> Result<Self> {
+        if !path.exists() {
+            return Err(ModelError::Tokenizer { path: path.to_path_buf(), message: "file is missing".to_string() });
+        }
+        let mut inner = Tokenizer::from_file(path)
+            .map_err(|e| ModelError::Tokenizer { path: path.to_path_buf(), message: e.to_string() })?;
+        // Packaged tokenizer.json files often enable padding and truncation (all-MiniLM-L6-v2's
+        // truncates at 128); sentence-transformers overrides both.
+        inner.with_padding(None);
+        // SentencePiece (Unigram + Metaspace) tokenizers: transformers splits on whitespace
+        // before Metaspace, so trailing or repeated spaces yield no stray "▁" tokens.
+        let metaspace = match (inner.get_model(), inner.get_pre_tokenizer()) {
+            (ModelWrapper::Unigram(_), Some(PreTokenizerWrapper::Metaspace(m))) => Some(m.clone()),
+            _ => None,
+        };
+        if let Some(m) = metaspace {
+            let seq = Sequence::new(vec![WhitespaceSplit.into(), PreTokenizerWrapper::Metaspace(m)]);
+            inner.with_pre_tokenizer(Some(PreTokenizerWrapper::Sequence(seq)));
+        }
+        let mut tokenizer = TextTokenizer { inner, lowercase, path: path.to_path_buf(), max_length };
+        tokenizer.set_truncation(max_length)?;
+        Ok(tokenizer)
+    }
+
+    fn set_truncation(&mut self, max_length: usize) -> Result<()> {
+        self.max_length = max_length;
+        self.inner
+            .with_truncation(Some(TruncationParams {
+                max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })?;
+        Ok(())
+    }
+
+    /// A copy truncating at another length (the configured one is shared, this is the rare path).
+    pub fn with_max_length(&self, max_length: usize) -> Result<Self> {
+        let mut copy = self.clone();
+        copy.set_truncation(max_length)?;
+        Ok(copy)
+    }
+
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// Tokenize `texts`, each truncated to the configured length.
+    pub fn encode(&self, texts: &[String]) -> Result<Vec<Tokens>> {
+        let tok = &self.inner;
+        texts
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                let text = if self.lowercase { text.to_lowercase() } else { text.clone() };
+                let enc = tok.encode(text, true).map_err(|e| ModelError::Tokenize { index, message: e.to_string() })?;
+                Ok(Tokens { ids: enc.get_ids().to_vec(), truncated: !enc.get_overflowing().is_empty() })
+            })
+            .collect()
+    }
+
+    /// Tokens of `prompt` alone, without the closing special token: sentence-transformers'
+    /// `prompt_length`, used to exclude a prompt from pooling.
+    pub fn prompt_length(&self, prompt: &str) -> Result<usize> {
+        let enc = self
+            .inner
+            .encode(prompt, true)
+            .map_err(|e| ModelError::Tokenize { index: 0, message: e.to_string() })?;
+        Ok(enc.get_ids().len().saturating_sub(1))
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+}
