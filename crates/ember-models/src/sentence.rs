@@ -2,6 +2,7 @@
 //! sentence-transformers model directory describes it, with prompts, Matryoshka truncation and
 //! token-budget batching.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -178,10 +179,16 @@ impl SentenceEmbedder {
         }
     }
 
-    /// Embed `texts`; one vector per text, in input order.
-    pub fn embed_texts<S: AsRef<str>>(&self, texts: &[S], options: &EmbedOptions) -> Result<Embeddings> {
+    /// The token ids the model would see for `texts` under `options` (prompt and truncation
+    /// applied).
+    pub fn tokenize<S: AsRef<str>>(&self, texts: &[S], options: &EmbedOptions) -> Result<Vec<crate::tokenizer::Tokens>> {
+        let (inputs, tokenizer) = self.prepare(texts, options)?;
+        tokenizer.encode(&inputs)
+    }
+
+    fn prepare<S: AsRef<str>>(&self, texts: &[S], options: &EmbedOptions) -> Result<(Vec<String>, Cow<'_, TextTokenizer>)> {
         let prompt = self.select_prompt(options)?;
-        let inputs: Vec<String> = texts
+        let inputs = texts
             .iter()
             .map(|t| match &prompt {
                 Some(p) => format!("{p}{}", t.as_ref()),
@@ -190,10 +197,17 @@ impl SentenceEmbedder {
             .collect();
         let tokenizer = match options.max_length {
             Some(n) if n != self.tokenizer.max_length() => {
-                self.tokenizer.with_max_length(n.min(self.encoder.max_positions()))?
+                Cow::Owned(self.tokenizer.with_max_length(n.min(self.encoder.max_positions()))?)
             }
-            _ => self.tokenizer.clone(),
+            _ => Cow::Borrowed(&self.tokenizer),
         };
+        Ok((inputs, tokenizer))
+    }
+
+    /// Embed `texts`; one vector per text, in input order.
+    pub fn embed_texts<S: AsRef<str>>(&self, texts: &[S], options: &EmbedOptions) -> Result<Embeddings> {
+        let prompt = self.select_prompt(options)?;
+        let (inputs, tokenizer) = self.prepare(texts, options)?;
         let masked_prefix = match (&prompt, self.config.include_prompt) {
             (Some(p), false) => tokenizer.prompt_length(p)?,
             _ => 0,
