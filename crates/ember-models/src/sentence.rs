@@ -242,29 +242,19 @@ impl SentenceEmbedder {
         })
     }
 
-    /// Run one padded batch and pool each sequence; Dense modules applied.
+    /// Run one batch and pool each sequence; Dense modules applied.
     fn forward_pooled(&self, rows: &[&[u32]], masked_prefix: usize) -> Result<Vec<Vec<f32>>> {
         let b = rows.len();
-        let l = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-        let mut ids = vec![0u32; b * l];
-        let mut mask = vec![0f32; b * l];
-        for (i, r) in rows.iter().enumerate() {
-            ids[i * l..i * l + r.len()].copy_from_slice(r);
-            mask[i * l..i * l + r.len()].fill(1.0);
-        }
-        let input = EncoderInput {
-            input_ids: Tensor::from_vec(ids, (b, l), &self.device)?,
-            token_type_ids: Tensor::zeros((b, l), DType::U32, &self.device)?,
-            attention_mask: Tensor::from_vec(mask, (b, l), &self.device)?,
-        };
-        let hidden = self.encoder.forward(&input)?;
+        let lengths: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+        let hidden = self.encoder.forward_packed(&rows.concat(), &lengths, &self.device)?;
         let h = self.encoder.hidden_size();
-        let flat: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
         let mut pooled = Vec::with_capacity(b);
-        for (i, r) in rows.iter().enumerate() {
+        let mut at = 0;
+        for &n in &lengths {
             let mut v = Vec::with_capacity(h * self.config.pooling.len());
-            pooling::pool(&self.config.pooling, &flat[i * l * h..(i * l + r.len()) * h], h, masked_prefix, &mut v);
+            pooling::pool(&self.config.pooling, &hidden[at * h..(at + n) * h], h, masked_prefix, &mut v);
             pooled.push(v);
+            at += n;
         }
         if self.dense.is_empty() {
             return Ok(pooled);
