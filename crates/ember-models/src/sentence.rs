@@ -11,7 +11,7 @@ use candle_nn::{Linear, Module};
 use ember_core::embedder::BoxError;
 use ember_core::{l2_normalize, plan_batches, pooling, truncate_dimensions, EmbedOptions, Embedder, Embeddings, PoolingMode, Similarity};
 
-use crate::arch::{ArchConfig, Encoder, EncoderInput};
+use crate::arch::{ArchConfig, Encoder};
 use crate::catalog;
 use crate::error::{ModelError, Result};
 use crate::st::{DenseActivation, DenseConfig, SentenceConfig};
@@ -151,6 +151,11 @@ impl SentenceEmbedder {
             vocab_size: self.tokenizer.vocab_size(),
             files,
         }
+    }
+
+    /// Inputs are truncated to this many tokens, special tokens included.
+    pub fn max_seq_length(&self) -> usize {
+        self.tokenizer.max_length()
     }
 
     pub fn similarity(&self) -> Similarity {
