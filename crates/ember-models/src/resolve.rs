@@ -122,8 +122,9 @@ fn download(id: &str, hub: &HubOptions) -> Result<PathBuf> {
         }
         let modules: Vec<Entry> = read_json(&dir.join("modules.json"))?;
         for m in modules.iter().filter(|m| !m.path.is_empty()) {
-            get(&format!("{}/config.json", m.path))?;
-            // Dense modules carry weights; Pooling and Normalize do not.
+            // Pooling and Dense have a config, Dense also weights, Normalize nothing; a file a
+            // module needs and the repository lacks is reported by name when loading.
+            let _ = repo.get(&format!("{}/config.json", m.path));
             let _ = repo.get(&format!("{}/model.safetensors", m.path));
         }
     }
