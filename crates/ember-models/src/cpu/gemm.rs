@@ -1,0 +1,428 @@
+//! `C = A·Wᵀ + b` in f32 with the weight packed once at load: the product every linear layer
+//! of an encoder runs.
+//!
+//! `W` is a PyTorch `Linear` weight (`[n, k]`, row-major). [`PackedLinear`] stores it as panels of
+//! [`NR`] output columns, each `k × NR` values laid out k-major and 64-byte aligned, so the
+//! micro-kernel streams one panel with aligned vector loads while it broadcasts values of `A`
+//! read in place (row-major, no packing). The AVX-512 micro-kernel keeps a `12 × 32` tile of
+//! `C` in 24 registers; a portable kernel (AVX2+FMA when present, else plain) serves other CPUs.
+//! Columns are split between rayon's threads panel by panel; bias, activation and residual
+//! are applied to each tile while it is still in L1.
+#![allow(unsafe_code)]
+
+use rayon::prelude::*;
+
+use super::activation;
+use crate::arch::Activation;
+
+/// Output columns per packed panel (two AVX-512 vectors).
+pub const NR: usize = 32;
+/// Rows of the AVX-512 micro-tile.
+const MR: usize = 12;
+/// Below this many multiply-adds a product runs on the calling thread.
+const PARALLEL_MIN_WORK: usize = 1 << 16;
+
+/// One 64-byte line of a panel; a `Vec` of these is a 64-byte-aligned `f32` buffer.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug)]
+struct Line([f32; 16]);
+
+/// What is applied to a tile of `A·Wᵀ + b` before it is left.
+#[derive(Debug, Clone, Copy)]
+pub enum Epilogue<'a> {
+    /// `A·Wᵀ + b`.
+    Bias,
+    /// `act(A·Wᵀ + b)`.
+    Activation(Activation),
+    /// `A·Wᵀ + b + R`, with `R` shaped like the output (`m × n`).
+    Residual(&'a [f32]),
+}
+
+/// A linear layer's weight and bias, packed for [`PackedLinear::forward`].
+#[derive(Clone)]
+pub struct PackedLinear {
+    n: usize,
+    k: usize,
+    panels: Vec<Line>,
+    /// `n` values, zero-padded to a whole number of panels.
+    bias: Vec<f32>,
+}
+
+impl std::fmt::Debug for PackedLinear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedLinear").field("n", &self.n).field("k", &self.k).finish()
+    }
+}
+
+impl PackedLinear {
+    /// Pack `weight` (`[n, k]` row-major, PyTorch's `Linear` layout) and `bias` (`n` values, or
+    /// zeros when absent).
+    pub fn new(weight: &[f32], bias: Option<&[f32]>, n: usize, k: usize) -> Self {
+        assert_eq!(weight.len(), n * k, "weight is not {n} × {k}");
+        let panel_count = n.div_ceil(NR);
+        let mut flat = vec![0f32; panel_count * k * NR];
+        for p in 0..panel_count {
+            let panel = &mut flat[p * k * NR..(p + 1) * k * NR];
+            for j in 0..NR.min(n - p * NR) {
+                let row = &weight[(p * NR + j) * k..(p * NR + j + 1) * k];
+                for (kk, &w) in row.iter().enumerate() {
+                    panel[kk * NR + j] = w;
+                }
+            }
+        }
+        let panels = flat
+            .chunks_exact(16)
+            .map(|c| {
+                let mut line = [0f32; 16];
+                line.copy_from_slice(c);
+                Line(line)
+            })
+            .collect();
+        let mut padded_bias = vec![0f32; panel_count * NR];
+        if let Some(b) = bias {
+            assert_eq!(b.len(), n, "bias is not {n} long");
+            padded_bias[..n].copy_from_slice(b);
+        }
+        PackedLinear { n, k, panels, bias: padded_bias }
+    }
+
+    /// Output features.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Input features.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    fn panel_count(&self) -> usize {
+        self.n.div_ceil(NR)
+    }
+
+    fn panel_values(&self) -> &[f32] {
+        // SAFETY: `Line` is `repr(C)` around `[f32; 16]`, so `panels` is `16 × len` contiguous,
+        // initialised f32 values; the slice borrows `self`.
+        unsafe { std::slice::from_raw_parts(self.panels.as_ptr().cast::<f32>(), self.panels.len() * 16) }
+    }
+
+    /// `out[..m × n] = epilogue(a[..m × k] · Wᵀ + b)`, rows of `a` and `out` contiguous.
+    pub fn forward(&self, a: &[f32], m: usize, out: &mut [f32], epilogue: Epilogue<'_>) {
+        let (n, k) = (self.n, self.k);
+        assert!(a.len() >= m * k, "A has {} values, needs {m} × {k}", a.len());
+        assert!(out.len() >= m * n, "C has {} values, needs {m} × {n}", out.len());
+        if let Epilogue::Residual(r) = epilogue {
+            assert!(r.len() >= m * n, "residual has {} values, needs {m} × {n}", r.len());
+        }
+        if m == 0 || n == 0 {
+            return;
+        }
+        let isa = Isa::detect();
+        let panels = self.panel_count();
+        let threads = rayon::current_num_threads().min(panels);
+        let c = SharedOut(out.as_mut_ptr());
+        if threads <= 1 || m * n * k < PARALLEL_MIN_WORK {
+            self.run_panels(isa, a, m, c, 0..panels, epilogue);
+            return;
+        }
+        let per = panels.div_ceil(threads);
+        (0..threads).into_par_iter().for_each(|t| {
+            let range = (t * per).min(panels)..((t + 1) * per).min(panels);
+            self.run_panels(isa, a, m, c, range, epilogue);
+        });
+    }
+
+    /// All rows of `a` against panels `range`, writing their columns of `c`.
+    fn run_panels(&self, isa: Isa, a: &[f32], m: usize, c: SharedOut, range: std::ops::Range<usize>, epilogue: Epilogue<'_>) {
+        // Rows of A per block: the block (`rows × k` values) stays in L2 while panels stream by.
+        let block_rows = ((256 * 1024 / 4) / self.k.max(1)).clamp(MR, 8 * 1024) / MR * MR;
+        for m0 in (0..m).step_by(block_rows) {
+            let rows = block_rows.min(m - m0);
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Isa::Avx512` is only chosen when the CPU reports AVX-512F; the
+                // slices and `c` cover `m × k` and `m × n` values (checked in `forward`), and
+                // each caller passes a disjoint panel range, so no two threads write one column.
+                Isa::Avx512 => unsafe { self.block_avx512(a, m0, rows, c, range.clone(), epilogue) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above, with AVX2 and FMA reported by the CPU.
+                Isa::Avx2 => unsafe { self.block_avx2(a, m0, rows, c, range.clone(), epilogue) },
+                // SAFETY: as above; no instruction-set requirement.
+                Isa::Portable => unsafe { self.block_portable::<false>(a, m0, rows, c, range.clone(), epilogue) },
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block_avx512(&self, a: &[f32], m0: usize, rows: usize, c: SharedOut, range: std::ops::Range<usize>, epilogue: Epilogue<'_>) {
+        let (n, k) = (self.n, self.k);
+        let w = self.panel_values();
+        for p in range {
+            let j0 = p * NR;
+            let cols = NR.min(n - j0);
+            let mut i = m0;
+            while i < m0 + rows {
+                let r = MR.min(m0 + rows - i);
+                let tile = Tile {
+                    k,
+                    a: a[i * k..].as_ptr(),
+                    lda: k,
+                    w: w[p * k * NR..].as_ptr(),
+                    bias: self.bias[j0..].as_ptr(),
+                    c: c.0.add(i * n + j0),
+                    ldc: n,
+                    cols,
+                    residual: match epilogue {
+                        Epilogue::Residual(res) => res[i * n + j0..].as_ptr(),
+                        _ => std::ptr::null(),
+                    },
+                };
+                match r {
+                    12 => avx512::tile::<12>(&tile),
+                    11 => avx512::tile::<11>(&tile),
+                    10 => avx512::tile::<10>(&tile),
+                    9 => avx512::tile::<9>(&tile),
+                    8 => avx512::tile::<8>(&tile),
+                    7 => avx512::tile::<7>(&tile),
+                    6 => avx512::tile::<6>(&tile),
+                    5 => avx512::tile::<5>(&tile),
+                    4 => avx512::tile::<4>(&tile),
+                    3 => avx512::tile::<3>(&tile),
+                    2 => avx512::tile::<2>(&tile),
+                    _ => avx512::tile::<1>(&tile),
+                }
+                if let Epilogue::Activation(act) = epilogue {
+                    for row in 0..r {
+                        let out = std::slice::from_raw_parts_mut(tile.c.add(row * n), cols);
+                        activation::apply_inline(act, out);
+                    }
+                }
+                i += r;
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block_avx2(&self, a: &[f32], m0: usize, rows: usize, c: SharedOut, range: std::ops::Range<usize>, epilogue: Epilogue<'_>) {
+        self.block_portable::<true>(a, m0, rows, c, range, epilogue)
+    }
+
+    /// The portable kernel: one row at a time against one panel, with `FMA` choosing
+    /// `mul_add` (one instruction when compiled with FMA) over a separate multiply and add.
+    #[inline(always)]
+    unsafe fn block_portable<const FMA: bool>(&self, a: &[f32], m0: usize, rows: usize, c: SharedOut, range: std::ops::Range<usize>, epilogue: Epilogue<'_>) {
+        let (n, k) = (self.n, self.k);
+        let w = self.panel_values();
+        for p in range {
+            let j0 = p * NR;
+            let cols = NR.min(n - j0);
+            let panel = &w[p * k * NR..(p + 1) * k * NR];
+            for i in m0..m0 + rows {
+                let mut acc = [0f32; NR];
+                acc.copy_from_slice(&self.bias[j0..j0 + NR]);
+                for (&x, wk) in a[i * k..(i + 1) * k].iter().zip(panel.chunks_exact(NR)) {
+                    for (s, &wv) in acc.iter_mut().zip(wk) {
+                        *s = if FMA { x.mul_add(wv, *s) } else { *s + x * wv };
+                    }
+                }
+                if let Epilogue::Residual(res) = epilogue {
+                    for (s, &r) in acc.iter_mut().zip(&res[i * n + j0..i * n + j0 + cols]) {
+                        *s += r;
+                    }
+                }
+                if let Epilogue::Activation(act) = epilogue {
+                    activation::apply_inline(act, &mut acc[..cols]);
+                }
+                let out = std::slice::from_raw_parts_mut(c.0.add(i * n + j0), cols);
+                out.copy_from_slice(&acc[..cols]);
+            }
+        }
+    }
+}
+
+/// The instruction set the kernels run with, detected at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    Portable,
+}
+
+impl Isa {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    }
+}
+
+/// The output pointer, shared by threads that write disjoint column ranges.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: threads given a `SharedOut` write disjoint panels (column ranges) of the output,
+// which outlives the parallel section (`forward` borrows it mutably throughout).
+unsafe impl Send for SharedOut {}
+// SAFETY: as above.
+unsafe impl Sync for SharedOut {}
+
+/// One micro-tile's operands: `R` rows of `A` from `a` (stride `lda`) times one packed panel
+/// `w` (`k × NR`, 64-byte aligned), plus bias, into `cols ≤ NR` columns of `c` (stride `ldc`),
+/// adding `residual` (stride `ldc`) when it is not null.
+#[cfg(target_arch = "x86_64")]
+struct Tile {
+    k: usize,
+    a: *const f32,
+    lda: usize,
+    w: *const f32,
+    bias: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    cols: usize,
+    residual: *const f32,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{Tile, NR};
+
+    /// `R × 32` tile in `2R` zmm accumulators over the whole `k`.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F; `t.a` holds `R` rows of `t.k` values at stride `t.lda`;
+    /// `t.w` is a 64-byte aligned `t.k × NR` panel; `t.bias` has `NR` values; `t.c` (and
+    /// `t.residual` when not null) hold `R` rows of `t.cols` values at stride `t.ldc`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile<const R: usize>(t: &Tile) {
+        let b0 = _mm512_loadu_ps(t.bias);
+        let b1 = _mm512_loadu_ps(t.bias.add(16));
+        let mut lo = [b0; R];
+        let mut hi = [b1; R];
+        let mut w = t.w;
+        let mut a = t.a;
+        for _ in 0..t.k {
+            let w0 = _mm512_load_ps(w);
+            let w1 = _mm512_load_ps(w.add(16));
+            for r in 0..R {
+                let x = _mm512_set1_ps(*a.add(r * t.lda));
+                lo[r] = _mm512_fmadd_ps(x, w0, lo[r]);
+                hi[r] = _mm512_fmadd_ps(x, w1, hi[r]);
+            }
+            w = w.add(NR);
+            a = a.add(1);
+        }
+        let mask_lo: __mmask16 = if t.cols >= 16 { 0xffff } else { (1u16 << t.cols) - 1 };
+        let mask_hi: __mmask16 = if t.cols >= 32 { 0xffff } else if t.cols <= 16 { 0 } else { (1u16 << (t.cols - 16)) - 1 };
+        for r in 0..R {
+            let row = t.c.add(r * t.ldc);
+            if !t.residual.is_null() {
+                let res = t.residual.add(r * t.ldc);
+                lo[r] = _mm512_add_ps(lo[r], _mm512_maskz_loadu_ps(mask_lo, res));
+                hi[r] = _mm512_add_ps(hi[r], _mm512_maskz_loadu_ps(mask_hi, res.add(16)));
+            }
+            _mm512_mask_storeu_ps(row, mask_lo, lo[r]);
+            _mm512_mask_storeu_ps(row.add(16), mask_hi, hi[r]);
+        }
+    }
+}
+
+/// `C = A·Wᵀ + b` by the definition, in f64: the reference the kernels are tested against.
+#[cfg(test)]
+pub(crate) fn naive(a: &[f32], weight: &[f32], bias: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
+    let mut c = vec![0f32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let dot: f64 = (0..k).map(|p| f64::from(a[i * k + p]) * f64::from(weight[j * k + p])).sum();
+            c[i * n + j] = (dot + f64::from(bias[j])) as f32;
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::testing::{max_abs_diff, random};
+
+    fn check(m: usize, n: usize, k: usize, isa: Isa) {
+        let a = random(m * k, 1);
+        let w = random(n * k, 2);
+        let b = random(n, 3);
+        let res = random(m * n, 4);
+        let packed = PackedLinear::new(&w, Some(&b), n, k);
+        let expect = naive(&a, &w, &b, m, n, k);
+        let tol = 1e-5 * (k as f32).sqrt().max(1.0);
+
+        let mut got = vec![f32::NAN; m * n];
+        packed.run_panels(isa, &a, m, SharedOut(got.as_mut_ptr()), 0..packed.panel_count(), Epilogue::Bias);
+        assert!(max_abs_diff(&got, &expect) <= tol, "{isa:?} {m}×{n}×{k}: diff {}", max_abs_diff(&got, &expect));
+
+        let mut got = vec![f32::NAN; m * n];
+        packed.run_panels(isa, &a, m, SharedOut(got.as_mut_ptr()), 0..packed.panel_count(), Epilogue::Residual(&res));
+        let with_res: Vec<f32> = expect.iter().zip(&res).map(|(e, r)| e + r).collect();
+        assert!(max_abs_diff(&got, &with_res) <= tol, "{isa:?} residual {m}×{n}×{k}");
+
+        let mut got = vec![f32::NAN; m * n];
+        packed.run_panels(isa, &a, m, SharedOut(got.as_mut_ptr()), 0..packed.panel_count(), Epilogue::Activation(Activation::Relu));
+        let relu: Vec<f32> = expect.iter().map(|e| e.max(0.0)).collect();
+        assert!(max_abs_diff(&got, &relu) <= tol, "{isa:?} relu {m}×{n}×{k}");
+    }
+
+    fn isas() -> Vec<Isa> {
+        let mut all = vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                all.push(Isa::Avx2);
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                all.push(Isa::Avx512);
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_kernel_matches_the_definition_on_odd_sizes() {
+        for isa in isas() {
+            for (m, n, k) in [(1, 7, 13), (1, 1, 1), (13, 33, 5), (12, 32, 16), (25, 65, 31), (37, 48, 100)] {
+                check(m, n, k, isa);
+            }
+        }
+    }
+
+    #[test]
+    fn large_product_matches_the_definition() {
+        for isa in isas() {
+            check(37, 384, 1536, isa);
+        }
+    }
+
+    #[test]
+    fn threaded_forward_equals_one_thread() {
+        let (m, n, k) = (50, 1152, 384);
+        let a = random(m * k, 5);
+        let w = random(n * k, 6);
+        let packed = PackedLinear::new(&w, None, n, k);
+        let mut threaded = vec![0f32; m * n];
+        packed.forward(&a, m, &mut threaded, Epilogue::Bias);
+        let mut single = vec![0f32; m * n];
+        packed.run_panels(Isa::detect(), &a, m, SharedOut(single.as_mut_ptr()), 0..packed.panel_count(), Epilogue::Bias);
+        assert_eq!(threaded, single);
+        let expect = naive(&a, &w, &vec![0.0; n], m, n, k);
+        assert!(max_abs_diff(&threaded, &expect) <= 1e-4);
+    }
+}
