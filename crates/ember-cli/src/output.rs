@@ -14,7 +14,12 @@ pub enum OutputFormat {
 }
 
 /// Write `vectors` (each `dim` long) in `format`.
-pub fn write_vectors(out: &mut dyn Write, vectors: &QuantizedEmbeddings, dim: usize, format: OutputFormat) -> std::io::Result<()> {
+pub fn write_vectors(
+    out: &mut dyn Write,
+    vectors: &QuantizedEmbeddings,
+    dim: usize,
+    format: OutputFormat,
+) -> std::io::Result<()> {
     match format {
         OutputFormat::Jsonl => match vectors {
             QuantizedEmbeddings::Float32(v) => write_jsonl(out, v),
@@ -90,7 +95,8 @@ mod tests {
     #[test]
     fn jsonl_writes_one_array_per_row() {
         let mut buf = Vec::new();
-        write_vectors(&mut buf, &QuantizedEmbeddings::Int8(vec![vec![-1, 2], vec![3, 4]]), 2, OutputFormat::Jsonl).unwrap();
+        write_vectors(&mut buf, &QuantizedEmbeddings::Int8(vec![vec![-1, 2], vec![3, 4]]), 2, OutputFormat::Jsonl)
+            .unwrap();
         assert_eq!(String::from_utf8(buf).unwrap(), "[-1,2]\n[3,4]\n");
     }
 }

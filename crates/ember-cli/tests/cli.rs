@@ -108,7 +108,8 @@ fn rows(stdout: &[u8]) -> Vec<Vec<f32>> {
 fn embed_jsonl_output_equals_sentence_transformers_in_input_order() {
     let Some(model) = real_model("minilm", "all-MiniLM-L6-v2") else { return };
     let fx: Fixture = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("crates/ember-models/tests/fixtures/parity/all-MiniLM-L6-v2.json")).unwrap(),
+        &std::fs::read_to_string(repo_root().join("crates/ember-models/tests/fixtures/parity/all-MiniLM-L6-v2.json"))
+            .unwrap(),
     )
     .unwrap();
     // Single-line texts only: a plain-lines input cannot carry a newline.
@@ -116,7 +117,8 @@ fn embed_jsonl_output_equals_sentence_transformers_in_input_order() {
     let input: String = cases.iter().map(|c| format!("{}\n", c.text)).collect();
     let dir = temp("order");
     std::fs::write(dir.join("texts.txt"), &input).unwrap();
-    let o = ember(&["embed", "--model", model.to_str().unwrap(), "--input", dir.join("texts.txt").to_str().unwrap()], None);
+    let o =
+        ember(&["embed", "--model", model.to_str().unwrap(), "--input", dir.join("texts.txt").to_str().unwrap()], None);
     assert!(o.status.success(), "{}", stderr(&o));
     let got = rows(&o.stdout);
     assert_eq!(got.len(), cases.len());
@@ -160,7 +162,8 @@ fn dimensions_precision_and_npy_output() {
     let o = ember(&["embed", "-m", m, "--precision", "ubinary"], Some(text));
     let bits = rows(&o.stdout);
     assert_eq!(bits[0].len(), 2);
-    let expect: f32 = full[0][..8].iter().enumerate().map(|(i, &x)| if x > 0.0 { (128 >> i) as f32 } else { 0.0 }).sum();
+    let expect: f32 =
+        full[0][..8].iter().enumerate().map(|(i, &x)| if x > 0.0 { (128 >> i) as f32 } else { 0.0 }).sum();
     assert_eq!(bits[0][0], expect);
 
     let out = temp("npy").join("v.npy");

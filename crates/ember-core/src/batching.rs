@@ -22,9 +22,9 @@ pub fn plan_batches(lengths: &[usize], max_tokens: usize, max_batch: usize) -> V
     let max_batch = max_batch.max(1);
     let mut batches: Vec<Batch> = Vec::new();
     for i in order {
-        let fits = batches.last().is_some_and(|b| {
-            b.indices.len() < max_batch && (b.indices.len() + 1) * b.padded_len.max(1) <= max_tokens
-        });
+        let fits = batches
+            .last()
+            .is_some_and(|b| b.indices.len() < max_batch && (b.indices.len() + 1) * b.padded_len.max(1) <= max_tokens);
         match batches.last_mut() {
             Some(b) if fits => b.indices.push(i),
             _ => batches.push(Batch { indices: vec![i], padded_len: lengths[i] }),
@@ -43,10 +43,7 @@ mod tests {
         let b = plan_batches(&lengths, 20, 8);
         assert_eq!(
             b,
-            vec![
-                Batch { indices: vec![1, 3], padded_len: 10 },
-                Batch { indices: vec![2, 0, 5, 4], padded_len: 4 },
-            ]
+            vec![Batch { indices: vec![1, 3], padded_len: 10 }, Batch { indices: vec![2, 0, 5, 4], padded_len: 4 },]
         );
     }
 

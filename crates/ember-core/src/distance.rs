@@ -58,9 +58,6 @@ mod tests {
         assert_eq!(Similarity::Manhattan.score(&a, &b).unwrap(), -4.0);
         assert!((Similarity::Euclidean.score(&a, &b).unwrap() + 6f32.sqrt()).abs() < 1e-6);
         assert_eq!(cosine(&[0.0, 0.0], &[1.0, 1.0]), 0.0);
-        assert_eq!(
-            Similarity::Cosine.score(&a, &[1.0]),
-            Err(CoreError::DimensionMismatch { left: 3, right: 1 })
-        );
+        assert_eq!(Similarity::Cosine.score(&a, &[1.0]), Err(CoreError::DimensionMismatch { left: 3, right: 1 }));
     }
 }

@@ -43,10 +43,7 @@ mod tests {
         let mut v = vec![1.0, 2.0, 3.0];
         truncate_dimensions(&mut v, 2).unwrap();
         assert_eq!(v, vec![1.0, 2.0]);
-        assert_eq!(
-            truncate_dimensions(&mut v, 5),
-            Err(CoreError::DimensionsTooLarge { requested: 5, available: 2 })
-        );
+        assert_eq!(truncate_dimensions(&mut v, 5), Err(CoreError::DimensionsTooLarge { requested: 5, available: 2 }));
         assert_eq!(truncate_dimensions(&mut v, 0), Err(CoreError::ZeroDimensions));
     }
 }

@@ -158,9 +158,6 @@ mod tests {
         assert_eq!(q, vec![vec![127, 254, 0]]);
         assert_eq!(quantize(vec![vec![0.5]], Precision::Int8, None), Err(CoreError::SingleEmbeddingRanges));
         let bad = (vec![0.0], vec![1.0]);
-        assert_eq!(
-            quantize(vs(), Precision::Int8, Some(&bad)),
-            Err(CoreError::RangesMismatch { got: 1, expected: 3 })
-        );
+        assert_eq!(quantize(vs(), Precision::Int8, Some(&bad)), Err(CoreError::RangesMismatch { got: 1, expected: 3 }));
     }
 }

@@ -40,10 +40,8 @@ pub fn builtin() -> &'static [CatalogEntry] {
 pub fn lookup(name: &str) -> Option<&'static CatalogEntry> {
     let trimmed = name.trim_end_matches('/');
     let last = trimmed.rsplit('/').next().unwrap_or(trimmed);
-    let cache_name = trimmed
-        .split('/')
-        .find_map(|part| part.strip_prefix("models--"))
-        .map(|p| p.replacen("--", "/", 1));
+    let cache_name =
+        trimmed.split('/').find_map(|part| part.strip_prefix("models--")).map(|p| p.replacen("--", "/", 1));
     builtin().iter().find(|e| {
         e.id.eq_ignore_ascii_case(trimmed)
             || cache_name.as_deref().is_some_and(|c| e.id.eq_ignore_ascii_case(c))
@@ -53,10 +51,7 @@ pub fn lookup(name: &str) -> Option<&'static CatalogEntry> {
 
 /// Expand an alias to its hub id (`minilm` → `sentence-transformers/all-MiniLM-L6-v2`).
 pub fn hub_id_for(name: &str) -> Option<&'static str> {
-    builtin()
-        .iter()
-        .find(|e| e.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
-        .map(|e| e.id.as_str())
+    builtin().iter().find(|e| e.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))).map(|e| e.id.as_str())
 }
 
 #[cfg(test)]

@@ -26,9 +26,24 @@ pub enum ModelError {
     #[error("unknown prompt name '{name}' (this model knows: {known})")]
     UnknownPrompt { name: String, known: String },
     #[error("model forward pass: {0}")]
-    Tensor(#[from] candle_core::Error),
+    Tensor(candle_core::Error),
     #[error(transparent)]
     Core(#[from] ember_core::CoreError),
+}
+
+impl From<candle_core::Error> for ModelError {
+    fn from(e: candle_core::Error) -> Self {
+        ModelError::Tensor(without_backtrace(e))
+    }
+}
+
+/// candle attaches a backtrace to errors when RUST_BACKTRACE is set and prints it with the
+/// message; users get the message alone.
+pub(crate) fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(*inner),
+        other => other,
+    }
 }
 
 impl ModelError {

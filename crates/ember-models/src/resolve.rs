@@ -109,7 +109,8 @@ fn download(id: &str, hub: &HubOptions) -> Result<PathBuf> {
     match repo.get("model.safetensors") {
         Ok(_) => {}
         Err(first) => {
-            let index = repo.get("model.safetensors.index.json").map_err(|_| err("model.safetensors", first.to_string()))?;
+            let index =
+                repo.get("model.safetensors.index.json").map_err(|_| err("model.safetensors", first.to_string()))?;
             for shard in crate::weights::shard_files(&index)? {
                 get(&shard)?;
             }

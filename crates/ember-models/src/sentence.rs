@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module};
 use ember_core::embedder::BoxError;
-use ember_core::{l2_normalize, plan_batches, pooling, truncate_dimensions, EmbedOptions, Embedder, Embeddings, PoolingMode, Similarity};
+use ember_core::{
+    l2_normalize, plan_batches, pooling, truncate_dimensions, EmbedOptions, Embedder, Embeddings, PoolingMode,
+    Similarity,
+};
 
 use crate::arch::{ArchConfig, Encoder};
 use crate::catalog;
@@ -186,12 +189,20 @@ impl SentenceEmbedder {
 
     /// The token ids the model would see for `texts` under `options` (prompt and truncation
     /// applied).
-    pub fn tokenize<S: AsRef<str>>(&self, texts: &[S], options: &EmbedOptions) -> Result<Vec<crate::tokenizer::Tokens>> {
+    pub fn tokenize<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        options: &EmbedOptions,
+    ) -> Result<Vec<crate::tokenizer::Tokens>> {
         let (inputs, tokenizer) = self.prepare(texts, options)?;
         tokenizer.encode(&inputs)
     }
 
-    fn prepare<S: AsRef<str>>(&self, texts: &[S], options: &EmbedOptions) -> Result<(Vec<String>, Cow<'_, TextTokenizer>)> {
+    fn prepare<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        options: &EmbedOptions,
+    ) -> Result<(Vec<String>, Cow<'_, TextTokenizer>)> {
         let prompt = self.select_prompt(options)?;
         let inputs = texts
             .iter()
@@ -289,7 +300,12 @@ fn load_dense(d: &DenseConfig, options: &LoadOptions) -> Result<DenseLayer> {
     if weight.dims() != [d.out_features, d.in_features] {
         return Err(ModelError::Weights {
             path,
-            message: format!("linear.weight has shape {:?}, config says [{}, {}]", weight.dims(), d.out_features, d.in_features),
+            message: format!(
+                "linear.weight has shape {:?}, config says [{}, {}]",
+                weight.dims(),
+                d.out_features,
+                d.in_features
+            ),
         });
     }
     let bias = if d.bias { tensors.remove("linear.bias") } else { None };
@@ -299,10 +315,9 @@ fn load_dense(d: &DenseConfig, options: &LoadOptions) -> Result<DenseLayer> {
 /// Weight-shape errors from candle do not say which file; add it.
 fn annotate(e: ModelError, files: &[PathBuf]) -> ModelError {
     match e {
-        ModelError::Tensor(inner) => ModelError::Weights {
-            path: files.first().cloned().unwrap_or_default(),
-            message: inner.to_string(),
-        },
+        ModelError::Tensor(inner) => {
+            ModelError::Weights { path: files.first().cloned().unwrap_or_default(), message: inner.to_string() }
+        }
         other => other,
     }
 }

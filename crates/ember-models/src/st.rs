@@ -241,14 +241,30 @@ mod tests {
     #[test]
     fn reads_a_full_sentence_transformers_layout() {
         let d = tempdir("full");
-        write(&d, "modules.json", r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+        write(
+            &d,
+            "modules.json",
+            r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
             {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
             {"idx":2,"name":"2","path":"2_Dense","type":"sentence_transformers.models.Dense"},
-            {"idx":3,"name":"3","path":"3_Normalize","type":"sentence_transformers.models.Normalize"}]"#);
-        write(&d, "1_Pooling/config.json", r#"{"word_embedding_dimension":8,"pooling_mode_cls_token":true,"pooling_mode_mean_tokens":true,"include_prompt":false}"#);
-        write(&d, "2_Dense/config.json", r#"{"in_features":16,"out_features":4,"bias":false,"activation_function":"torch.nn.modules.linear.Identity"}"#);
+            {"idx":3,"name":"3","path":"3_Normalize","type":"sentence_transformers.models.Normalize"}]"#,
+        );
+        write(
+            &d,
+            "1_Pooling/config.json",
+            r#"{"word_embedding_dimension":8,"pooling_mode_cls_token":true,"pooling_mode_mean_tokens":true,"include_prompt":false}"#,
+        );
+        write(
+            &d,
+            "2_Dense/config.json",
+            r#"{"in_features":16,"out_features":4,"bias":false,"activation_function":"torch.nn.modules.linear.Identity"}"#,
+        );
         write(&d, "sentence_bert_config.json", r#"{"max_seq_length":128,"do_lower_case":true}"#);
-        write(&d, "config_sentence_transformers.json", r#"{"prompts":{"query":"q: "},"default_prompt_name":"query","similarity_fn_name":"dot"}"#);
+        write(
+            &d,
+            "config_sentence_transformers.json",
+            r#"{"prompts":{"query":"q: "},"default_prompt_name":"query","similarity_fn_name":"dot"}"#,
+        );
         let c = SentenceConfig::load(&d).unwrap();
         assert_eq!(c.pooling, vec![PoolingMode::Cls, PoolingMode::Mean]);
         assert!(!c.include_prompt);
@@ -274,7 +290,11 @@ mod tests {
     #[test]
     fn bad_module_files_name_the_file() {
         let d = tempdir("bad");
-        write(&d, "modules.json", r#"[{"idx":0,"name":"0","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]"#);
+        write(
+            &d,
+            "modules.json",
+            r#"[{"idx":0,"name":"0","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]"#,
+        );
         write(&d, "1_Pooling/config.json", "{not json");
         let e = SentenceConfig::load(&d).unwrap_err().to_string();
         assert!(e.contains("1_Pooling/config.json"), "{e}");

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
-use tokenizers::{ModelWrapper, PreTokenizerWrapper, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{
+    ModelWrapper, PreTokenizerWrapper, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
+};
 
 use crate::error::{ModelError, Result};
 
@@ -94,10 +96,8 @@ impl TextTokenizer {
     /// Tokens of `prompt` alone, without the closing special token: sentence-transformers'
     /// `prompt_length`, used to exclude a prompt from pooling.
     pub fn prompt_length(&self, prompt: &str) -> Result<usize> {
-        let enc = self
-            .inner
-            .encode(prompt, true)
-            .map_err(|e| ModelError::Tokenize { index: 0, message: e.to_string() })?;
+        let enc =
+            self.inner.encode(prompt, true).map_err(|e| ModelError::Tokenize { index: 0, message: e.to_string() })?;
         Ok(enc.get_ids().len().saturating_sub(1))
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::error::{ModelError, Result};
+use crate::error::{without_backtrace, ModelError, Result};
 use crate::st::read_json;
 
 #[derive(serde::Deserialize)]
@@ -50,7 +50,7 @@ pub fn load_tensors(files: &[PathBuf], dtype: DType, device: &Device) -> Result<
             return Err(ModelError::Weights { path: file.clone(), message: "file is missing".to_string() });
         }
         let tensors = candle_core::safetensors::load(file, device)
-            .map_err(|e| ModelError::Weights { path: file.clone(), message: e.to_string() })?;
+            .map_err(|e| ModelError::Weights { path: file.clone(), message: without_backtrace(e).to_string() })?;
         for (name, t) in tensors {
             let t = if t.dtype() == dtype { t } else { t.to_dtype(dtype)? };
             all.insert(name, t);
@@ -68,14 +68,12 @@ pub fn encoder_var_builder(
     device: &Device,
     origin: &Path,
 ) -> Result<VarBuilder<'static>> {
-    let key = tensors
-        .keys()
-        .filter(|k| k.ends_with(embedding_key))
-        .min_by_key(|k| k.len())
-        .cloned()
-        .ok_or_else(|| ModelError::Weights {
-            path: origin.to_path_buf(),
-            message: format!("no tensor named '{embedding_key}' (is this the right architecture?)"),
+    let key =
+        tensors.keys().filter(|k| k.ends_with(embedding_key)).min_by_key(|k| k.len()).cloned().ok_or_else(|| {
+            ModelError::Weights {
+                path: origin.to_path_buf(),
+                message: format!("no tensor named '{embedding_key}' (is this the right architecture?)"),
+            }
         })?;
     let prefix = key[..key.len() - embedding_key.len()].trim_end_matches('.').to_string();
     let vb = VarBuilder::from_tensors(tensors, dtype, device);

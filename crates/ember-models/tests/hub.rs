@@ -49,7 +49,8 @@ fn serve(root: PathBuf) -> (String, Arc<AtomicUsize>) {
                     .then(|| root.join(parts[0]).join(parts[1]).join(parts[4]))
                     .filter(|p| p.is_file());
                 let Some(file) = file else {
-                    let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                     return;
                 };
                 let mut body = Vec::new();

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Parity with sentence-transformers: token ids exactly, vectors at cosine ≥ 0.9999 and max abs
 //! diff ≤ 1e-4 (f32), for real checkpoints and a tiny random XLM-R. Fixtures are recorded by
 //! scripts/gen_parity_fixtures.py.

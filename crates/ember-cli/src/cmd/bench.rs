@@ -140,7 +140,10 @@ fn bench_embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        eprintln!("latency: p50 {:.2} ms, p99 {:.2} ms over {} queries", report.latency_ms.p50, report.latency_ms.p99, report.latency_ms.n);
+        eprintln!(
+            "latency: p50 {:.2} ms, p99 {:.2} ms over {} queries",
+            report.latency_ms.p50, report.latency_ms.p99, report.latency_ms.n
+        );
         if let Some(rss) = report.peak_rss_mb {
             eprintln!("peak RSS: {rss:.0} MB after {} sentences", args.rss_sentences);
         }

@@ -122,8 +122,8 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
 
 fn read_ranges(path: &std::path::Path) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let rows: Vec<Vec<f32>> = serde_json::from_str(&text)
-        .with_context(|| format!("{}: expected [[min…], [max…]]", path.display()))?;
+    let rows: Vec<Vec<f32>> =
+        serde_json::from_str(&text).with_context(|| format!("{}: expected [[min…], [max…]]", path.display()))?;
     match <[Vec<f32>; 2]>::try_from(rows) {
         Ok([lo, hi]) if lo.len() == hi.len() => Ok((lo, hi)),
         _ => bail!("{}: expected two rows of equal length, [[min…], [max…]]", path.display()),

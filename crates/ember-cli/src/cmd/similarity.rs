@@ -57,7 +57,14 @@ pub fn run(args: SimilarityArgs) -> anyhow::Result<()> {
         .map(|x| v.iter().map(|y| sim.score(x, y)).collect::<Result<Vec<f32>, _>>())
         .collect::<Result<Vec<_>, _>>()?;
     if args.json {
-        println!("{}", serde_json::to_string(&if v.len() == 2 { serde_json::json!(matrix[0][1]) } else { serde_json::json!(matrix) })?);
+        println!(
+            "{}",
+            serde_json::to_string(&if v.len() == 2 {
+                serde_json::json!(matrix[0][1])
+            } else {
+                serde_json::json!(matrix)
+            })?
+        );
     } else if v.len() == 2 {
         println!("{:.6}", matrix[0][1]);
     } else {

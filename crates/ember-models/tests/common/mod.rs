@@ -1,5 +1,5 @@
 //! Test support: real checkpoints fetched by the project's own script, reference fixtures.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,7 +33,9 @@ pub fn real_model(key: &str, dir_name: &str) -> Option<PathBuf> {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("test model {dir_name} could not be fetched with scripts/fetch-models.sh {key}");
             }
-            eprintln!("\n*** SKIPPED: test model {dir_name} is unavailable (scripts/fetch-models.sh {key} failed) ***\n");
+            eprintln!(
+                "\n*** SKIPPED: test model {dir_name} is unavailable (scripts/fetch-models.sh {key} failed) ***\n"
+            );
             return None;
         }
     }
