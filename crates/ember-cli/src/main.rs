@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Embed texts (one per line, or JSON lines with a `text` field); one vector per input.
     Embed(cmd::embed::EmbedArgs),
+    /// Evaluate models on MTEB/BEIR-style datasets (retrieval, STS, pair classification, SQuAD).
+    Eval(cmd::eval::EvalArgs),
     /// Similarity of text pairs, or the matrix of several texts.
     Similarity(cmd::similarity::SimilarityArgs),
     /// Inspect models.
@@ -37,6 +39,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Embed(args) => cmd::embed::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
         Command::Similarity(args) => cmd::similarity::run(args),
         Command::Models { command } => cmd::models::run(command),
         Command::Bench { command } => cmd::bench::run(command),

@@ -37,6 +37,10 @@ pub trait Embedder: Send + Sync {
     fn model_id(&self) -> &str;
     /// The size of the vectors it produces (before any `dimensions` truncation).
     fn dimension(&self) -> usize;
+    /// Names of the prompts this model knows (`query`, `document`, …).
+    fn prompt_names(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Embed `texts`, returning one vector per text in input order.
     fn embed(&self, texts: &[&str], options: &EmbedOptions) -> Result<Embeddings, BoxError>;
 }

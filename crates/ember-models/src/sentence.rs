@@ -346,6 +346,10 @@ impl Embedder for SentenceEmbedder {
         self.dimension
     }
 
+    fn prompt_names(&self) -> Vec<String> {
+        self.config.prompts.keys().cloned().collect()
+    }
+
     fn embed(&self, texts: &[&str], options: &EmbedOptions) -> Result<Embeddings, BoxError> {
         Ok(self.embed_texts(texts, options)?)
     }

@@ -1,0 +1,156 @@
+//! `ember eval`: MTEB/BEIR-style evaluation of one or more models on one or more datasets.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use ember_core::Embedder;
+use ember_eval::{detect, load_beir, load_pairs, load_squad, EmbedStep, EmbeddingCache, EvalOptions, Layout, TaskKind};
+
+use crate::model_source::{self, ModelArgs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TaskArg {
+    Retrieval,
+    Sts,
+    PairClassification,
+    Squad,
+}
+
+/// Retrieval modes. Sparse, BM25 and hybrid modes come with the hybrid-retrieval work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Dense,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Models to evaluate (repeat to compare): local directories, hub ids or catalog aliases.
+    #[arg(long = "model", short = 'm', required = true)]
+    pub models: Vec<String>,
+    /// Datasets (repeat for several): a BEIR directory, a directory with <split>.tsv, a .tsv file
+    /// of sentence pairs, or a SQuAD .json file.
+    #[arg(long = "dataset", short = 'd', required = true)]
+    pub datasets: Vec<PathBuf>,
+    /// The task; detected from the dataset's layout when not given (pairs default to STS).
+    #[arg(long, value_enum)]
+    pub task: Option<TaskArg>,
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    #[arg(long, value_enum, default_value_t = ModeArg::Dense)]
+    pub mode: ModeArg,
+    /// Retrieval depth.
+    #[arg(long, default_value_t = 1000)]
+    pub top_k: usize,
+    /// Drop each query's own document id from its results (ArguAna).
+    #[arg(long)]
+    pub ignore_identical_ids: bool,
+    /// Prompt name for queries (default: `query` when the model has it).
+    #[arg(long)]
+    pub query_prompt_name: Option<String>,
+    /// Prompt name for documents (default: `document` when the model has it).
+    #[arg(long)]
+    pub document_prompt_name: Option<String>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Where embedding caches live.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Embed everything afresh and store nothing.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Write a markdown report here, with .json and .svg beside it.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Print one JSON object per result (main_score and every metric).
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value = "main")]
+    pub revision: String,
+}
+
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("ember/eval")
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    if args.top_k == 0 {
+        bail!("--top-k must be at least 1");
+    }
+    // Check every dataset before loading any model.
+    let mut plans = Vec::new();
+    for path in &args.datasets {
+        let layout = detect(path, &args.split)?;
+        let task = match (args.task, layout) {
+            (None, Layout::Beir) | (Some(TaskArg::Retrieval), Layout::Beir) => TaskKind::Retrieval,
+            (None, Layout::PairTsv) | (Some(TaskArg::Sts), Layout::PairTsv) => TaskKind::Sts,
+            (Some(TaskArg::PairClassification), Layout::PairTsv) => TaskKind::PairClassification,
+            (None, Layout::Squad) | (Some(TaskArg::Squad), Layout::Squad) => TaskKind::Squad,
+            (Some(t), l) => bail!("--task {t:?} does not fit {} (a {l:?} dataset)", path.display()),
+        };
+        plans.push((path.clone(), task));
+    }
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let mut results = Vec::new();
+    for name in &args.models {
+        let model = model_source::load(&ModelArgs { model: name.clone(), revision: args.revision.clone() })?;
+        let prompts = model.prompt_names();
+        let pick = |given: &Option<String>, default: &str| {
+            given.clone().or_else(|| prompts.iter().any(|p| p == default).then(|| default.to_string()))
+        };
+        let options = EvalOptions {
+            query_prompt: pick(&args.query_prompt_name, "query"),
+            document_prompt: pick(&args.document_prompt_name, "document"),
+            top_k: args.top_k,
+            ignore_identical_ids: args.ignore_identical_ids,
+            batch_size: args.batch_size,
+        };
+        let mut cache = if args.no_cache {
+            None
+        } else {
+            let key = format!("{name}@{}", args.revision);
+            Some(EmbeddingCache::open(&cache_dir, &key, model.dimension())?)
+        };
+        for (path, task) in &plans {
+            let step = EmbedStep::new(&model, cache.as_mut());
+            let result = match task {
+                TaskKind::Retrieval => {
+                    ember_eval::task::retrieval::run(name, &load_beir(path, &args.split)?, step, &options, *task)
+                }
+                TaskKind::Squad => ember_eval::task::retrieval::run(name, &load_squad(path)?, step, &options, *task),
+                TaskKind::Sts | TaskKind::PairClassification => {
+                    ember_eval::task::pairs::run(name, &load_pairs(path, &args.split)?, step, &options, *task)
+                }
+            }
+            .with_context(|| format!("evaluating {name} on {}", path.display()))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&result)?);
+            } else {
+                println!(
+                    "{} on {} ({}): {} = {:.2}  [{:.1} s, {} texts, {} from cache]",
+                    result.model,
+                    result.dataset,
+                    result.task,
+                    result.main_metric,
+                    result.main_score * 100.0,
+                    result.seconds,
+                    result.texts,
+                    result.cache_hits
+                );
+                for (k, v) in &result.metrics {
+                    println!("    {k:<20} {:.4}", v);
+                }
+            }
+            results.push(result);
+        }
+    }
+    if let Some(report) = &args.report {
+        ember_eval::report::write(report, &results)?;
+        eprintln!("report written to {}", report.display());
+    }
+    Ok(())
+}

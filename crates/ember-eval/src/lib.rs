@@ -1,0 +1,14 @@
+//! Evaluation as MTEB and BEIR do it: datasets, trec_eval-exact metrics, tasks that embed through
+//! a cache, and comparison reports.
+
+pub mod cache;
+pub mod dataset;
+pub mod error;
+pub mod metrics;
+pub mod report;
+pub mod task;
+
+pub use cache::EmbeddingCache;
+pub use dataset::{detect, load_beir, load_pairs, load_squad, Layout, PairDataset, RetrievalDataset};
+pub use error::EvalError;
+pub use task::{EmbedStep, EvalOptions, TaskKind, TaskResult};
