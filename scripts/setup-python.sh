@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create (or reuse) the Python environment used ONLY to regenerate ember's reference fixtures
-# (scripts/gen_parity_fixtures.py). ember itself and its tests never need Python.
+# (scripts/gen_*_fixtures.py) and running the Python baselines of benchmarks (scripts/bench*).
+# ember itself and its tests never need Python.
 #
 # Idempotent: the venv lives at ${EMBER_PYENV:-$HOME/.cache/ember-pyenv}; if it already holds
 # exactly the pinned set below (recorded in a stamp file), nothing is installed again.
@@ -26,6 +27,7 @@ pins=(
   numpy==2.4.6
   onnx==1.23.2
   onnxruntime==1.32.0
+  pytrec-eval-terrier==0.5.11
 )
 want="${pins[*]}"
 stamp="$venv/.ember-pins"

@@ -37,13 +37,6 @@ impl PoolingMode {
         PoolingMode::WeightedMean,
         PoolingMode::LastToken,
     ];
-
-    /// Whether prompt tokens are excluded from this mode when the model asks for it
-    /// (`include_prompt: false`): sentence-transformers masks them, which affects every mode that
-    /// reads the attention mask, and not `cls`.
-    fn honours_mask(self) -> bool {
-        !matches!(self, PoolingMode::Cls)
-    }
 }
 
 impl std::str::FromStr for PoolingMode {
@@ -77,17 +70,22 @@ impl std::fmt::Display for PoolingMode {
 /// Pool the token embeddings of one sequence.
 ///
 /// `tokens` holds `len × hidden` values, the real (unpadded) tokens in order. `masked_prefix`
-/// tokens at the start (a prompt the model excludes from pooling) are ignored by every mode but
-/// `cls`. The pooled vector(s) are appended to `out`.
+/// tokens at the start (the first token and a prompt the model excludes from pooling,
+/// `include_prompt: false`) are masked as sentence-transformers 6 masks them: every mode skips
+/// them, and `cls` takes the first token after them (the first unmasked one; the very first token
+/// when nothing is left). The pooled vector(s) are appended to `out`.
 pub fn pool(modes: &[PoolingMode], tokens: &[f32], hidden: usize, masked_prefix: usize, out: &mut Vec<f32>) {
     let len = tokens.len() / hidden.max(1);
     for mode in PoolingMode::ALL.iter().filter(|m| modes.contains(m)) {
-        let start = if mode.honours_mask() { masked_prefix.min(len) } else { 0 };
+        let start = masked_prefix.min(len);
         let rows = &tokens[start * hidden..len * hidden];
         let n = len - start;
         let at = out.len();
         match mode {
-            PoolingMode::Cls => out.extend_from_slice(&tokens[..hidden.min(tokens.len())]),
+            PoolingMode::Cls => {
+                let first = if n == 0 { 0 } else { start };
+                out.extend_from_slice(&tokens[first * hidden..((first + 1) * hidden).min(tokens.len())]);
+            }
             PoolingMode::LastToken => {
                 if n == 0 {
                     out.resize(at + hidden, 0.0);
@@ -160,9 +158,10 @@ mod tests {
     }
 
     #[test]
-    fn masked_prompt_is_excluded_except_for_cls() {
+    fn masked_prompt_is_excluded_and_cls_takes_the_first_unmasked_token() {
         assert_eq!(run(&[PoolingMode::Mean], 1), vec![4.0, 2.0]);
-        assert_eq!(run(&[PoolingMode::Cls], 1), vec![1.0, -2.0]);
+        assert_eq!(run(&[PoolingMode::Cls], 1), vec![3.0, 0.0]);
+        assert_eq!(run(&[PoolingMode::Cls], 3), vec![1.0, -2.0]);
         // weights stay positional: 2 and 3
         assert_eq!(run(&[PoolingMode::WeightedMean], 1), vec![21.0 / 5.0, 12.0 / 5.0]);
     }

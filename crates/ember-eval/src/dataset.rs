@@ -41,12 +41,45 @@ pub struct PairDataset {
     pub pairs: Vec<(String, String, f32)>,
 }
 
+/// Texts with a class label (classification, clustering).
+#[derive(Debug, Clone)]
+pub struct LabelledDataset {
+    pub name: String,
+    pub texts: Vec<String>,
+    pub labels: Vec<String>,
+}
+
+/// Reranking: each query with its positive and negative candidates.
+#[derive(Debug, Clone)]
+pub struct RerankingDataset {
+    pub name: String,
+    pub instances: Vec<RerankingItem>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RerankingItem {
+    pub query: String,
+    pub positive: Vec<String>,
+    pub negative: Vec<String>,
+}
+
 /// What a dataset path holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     Beir,
+    /// sentence1, sentence2, score columns.
     PairTsv,
+    /// text, label columns.
+    LabelledTsv,
+    /// `<split>.jsonl` of {query, positive, negative}.
+    Reranking,
     Squad,
+}
+
+fn tsv_layout(file: &Path) -> Result<Layout> {
+    let text = read(file)?;
+    let header: Vec<&str> = text.lines().next().unwrap_or("").split('\t').map(str::trim).collect();
+    Ok(if header.contains(&"text") && header.contains(&"label") { Layout::LabelledTsv } else { Layout::PairTsv })
 }
 
 /// Tell the layout of `path` for `split`.
@@ -55,13 +88,18 @@ pub fn detect(path: &Path, split: &str) -> Result<Layout> {
         if path.join("corpus.jsonl").exists() || path.join("qrels").is_dir() {
             return Ok(Layout::Beir);
         }
-        if path.join(format!("{split}.tsv")).exists() {
-            return Ok(Layout::PairTsv);
+        let tsv = path.join(format!("{split}.tsv"));
+        if tsv.exists() {
+            return tsv_layout(&tsv);
+        }
+        if path.join(format!("{split}.jsonl")).exists() {
+            return Ok(Layout::Reranking);
         }
     } else if path.is_file() {
         match path.extension().and_then(|e| e.to_str()) {
-            Some("tsv") => return Ok(Layout::PairTsv),
+            Some("tsv") => return tsv_layout(path),
             Some("json") => return Ok(Layout::Squad),
+            Some("jsonl") => return Ok(Layout::Reranking),
             _ => {}
         }
     } else {
@@ -243,6 +281,56 @@ pub fn load_pairs(path: &Path, split: &str) -> Result<PairDataset> {
     Ok(PairDataset { name: dataset_name(path), pairs })
 }
 
+fn split_file(path: &Path, split: &str, ext: &str) -> PathBuf {
+    if path.is_dir() {
+        path.join(format!("{split}.{ext}"))
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Load `text` / `label` rows from `<dir>/<split>.tsv` or a `.tsv` file (header required).
+pub fn load_labelled(path: &Path, split: &str) -> Result<LabelledDataset> {
+    let file = split_file(path, split, "tsv");
+    let text = read(&file)?;
+    let mut lines = text.lines().enumerate();
+    let header: Vec<&str> = lines.next().map(|(_, h)| h.split('\t').map(str::trim).collect()).unwrap_or_default();
+    let (Some(t), Some(l)) = (header.iter().position(|h| *h == "text"), header.iter().position(|h| *h == "label"))
+    else {
+        return Err(EvalError::line(&file, 1, format!("header must name text and label columns, found {header:?}")));
+    };
+    let (mut texts, mut labels) = (Vec::new(), Vec::new());
+    for (i, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() != header.len() {
+            return Err(EvalError::line(
+                &file,
+                i + 1,
+                format!("expected {} tab-separated columns, found {}", header.len(), cols.len()),
+            ));
+        }
+        texts.push(cols[t].to_string());
+        labels.push(cols[l].trim().to_string());
+    }
+    if texts.is_empty() {
+        return Err(EvalError::EmptySplit { path: file, split: split.to_string() });
+    }
+    Ok(LabelledDataset { name: dataset_name(path), texts, labels })
+}
+
+/// Load reranking instances from `<dir>/<split>.jsonl` or a `.jsonl` file.
+pub fn load_reranking(path: &Path, split: &str) -> Result<RerankingDataset> {
+    let file = split_file(path, split, "jsonl");
+    let instances: Vec<RerankingItem> = jsonl(&file)?;
+    if instances.is_empty() {
+        return Err(EvalError::EmptySplit { path: file, split: split.to_string() });
+    }
+    Ok(RerankingDataset { name: dataset_name(path), instances })
+}
+
 #[derive(Deserialize)]
 struct SquadFile {
     data: Vec<SquadArticle>,
@@ -354,6 +442,22 @@ mod tests {
         assert!(load_pairs(&d.join("hdr.tsv"), "test").unwrap_err().to_string().contains("hdr.tsv:1"));
         std::fs::write(d.join("none.tsv"), "sentence1\tsentence2\tscore\n").unwrap();
         assert!(matches!(load_pairs(&d.join("none.tsv"), "test"), Err(EvalError::EmptySplit { .. })));
+    }
+
+    #[test]
+    fn labelled_and_reranking_layouts() {
+        let d = dir("labelled");
+        std::fs::write(d.join("test.tsv"), "text\tlabel\nhello\tgreet\nbye\tpart\n").unwrap();
+        assert_eq!(detect(&d, "test").unwrap(), Layout::LabelledTsv);
+        let ds = load_labelled(&d, "test").unwrap();
+        assert_eq!(ds.labels, vec!["greet", "part"]);
+        std::fs::write(d.join("bad.tsv"), "text\tlabel\nonly\n").unwrap();
+        assert!(load_labelled(&d.join("bad.tsv"), "test").unwrap_err().to_string().contains("bad.tsv:2"));
+        let r = dir("rerank");
+        std::fs::write(r.join("test.jsonl"), "{\"query\":\"q\",\"positive\":[\"a\"],\"negative\":[\"b\",\"c\"]}\n")
+            .unwrap();
+        assert_eq!(detect(&r, "test").unwrap(), Layout::Reranking);
+        assert_eq!(load_reranking(&r, "test").unwrap().instances[0].negative.len(), 2);
     }
 
     #[test]

@@ -9,6 +9,9 @@ pub mod report;
 pub mod task;
 
 pub use cache::EmbeddingCache;
-pub use dataset::{detect, load_beir, load_pairs, load_squad, Layout, PairDataset, RetrievalDataset};
+pub use dataset::{
+    detect, load_beir, load_labelled, load_pairs, load_reranking, load_squad, LabelledDataset, Layout, PairDataset,
+    RerankingDataset, RetrievalDataset,
+};
 pub use error::EvalError;
 pub use task::{EmbedStep, EvalOptions, TaskKind, TaskResult};

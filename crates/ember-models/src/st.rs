@@ -71,9 +71,16 @@ struct PoolingFile {
     pooling_mode_weightedmean_tokens: bool,
     #[serde(default)]
     pooling_mode_lasttoken: bool,
-    /// Newer sentence-transformers versions may write the mode as one string.
-    pooling_mode: Option<String>,
+    /// sentence-transformers 6 writes the mode(s) as a string or a list of strings.
+    pooling_mode: Option<OneOrMany>,
     include_prompt: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -95,6 +102,13 @@ struct SbertFile {
     max_seq_length: Option<usize>,
     #[serde(default)]
     do_lower_case: bool,
+}
+
+/// `tokenizer_config.json`: sentence-transformers 6 keeps the maximum length here when
+/// `sentence_bert_config.json` does not (`model_max_length`, often a huge sentinel).
+#[derive(Deserialize, Default)]
+struct TokenizerConfigFile {
+    model_max_length: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -122,6 +136,12 @@ impl SentenceConfig {
     /// Read the sentence-transformers files of `dir`.
     pub fn load(dir: &Path) -> Result<Self> {
         let sbert: SbertFile = read_optional(&dir.join("sentence_bert_config.json"))?;
+        let tokenizer_config: TokenizerConfigFile = read_optional(&dir.join("tokenizer_config.json"))?;
+        let tokenizer_max = tokenizer_config
+            .model_max_length
+            .and_then(|v| v.as_f64())
+            .filter(|&n| n >= 1.0 && n < 1e9)
+            .map(|n| n as usize);
         let st: StFile = read_optional(&dir.join("config_sentence_transformers.json"))?;
         let similarity = match st.similarity_fn_name.as_deref() {
             None | Some("cosine") => Similarity::Cosine,
@@ -140,7 +160,7 @@ impl SentenceConfig {
             include_prompt: true,
             dense: Vec::new(),
             normalize: false,
-            max_seq_length: sbert.max_seq_length,
+            max_seq_length: sbert.max_seq_length.or(tokenizer_max),
             do_lower_case: sbert.do_lower_case,
             prompts: st.prompts,
             default_prompt_name: st.default_prompt_name.filter(|n| !n.is_empty()),
@@ -191,8 +211,12 @@ impl SentenceConfig {
 }
 
 fn pooling_modes(p: &PoolingFile) -> std::result::Result<Vec<PoolingMode>, String> {
-    if let Some(mode) = &p.pooling_mode {
-        return mode.parse::<PoolingMode>().map(|m| vec![m]).map_err(|e| e.to_string());
+    match &p.pooling_mode {
+        Some(OneOrMany::One(mode)) => return mode.parse::<PoolingMode>().map(|m| vec![m]).map_err(|e| e.to_string()),
+        Some(OneOrMany::Many(modes)) if !modes.is_empty() => {
+            return modes.iter().map(|m| m.parse::<PoolingMode>().map_err(|e| e.to_string())).collect()
+        }
+        _ => {}
     }
     let flags = [
         (p.pooling_mode_cls_token, PoolingMode::Cls),
@@ -277,6 +301,29 @@ mod tests {
         assert_eq!(c.prompts["query"], "q: ");
         assert_eq!(c.default_prompt_name.as_deref(), Some("query"));
         assert_eq!(c.similarity, Similarity::Dot);
+    }
+
+    #[test]
+    fn reads_sentence_transformers_6_layout() {
+        let d = tempdir("st6");
+        write(
+            &d,
+            "modules.json",
+            r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+            {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]"#,
+        );
+        write(
+            &d,
+            "1_Pooling/config.json",
+            r#"{"embedding_dimension":8,"pooling_mode":["cls","mean"],"include_prompt":true}"#,
+        );
+        write(&d, "tokenizer_config.json", r#"{"model_max_length":32}"#);
+        let c = SentenceConfig::load(&d).unwrap();
+        assert_eq!(c.pooling, vec![PoolingMode::Cls, PoolingMode::Mean]);
+        assert_eq!(c.max_seq_length, Some(32));
+        // The usual "no limit" sentinel is not a limit.
+        write(&d, "tokenizer_config.json", r#"{"model_max_length":1000000000000000019884624838656}"#);
+        assert_eq!(SentenceConfig::load(&d).unwrap().max_seq_length, None);
     }
 
     #[test]

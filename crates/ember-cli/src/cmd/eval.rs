@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use ember_core::Embedder;
-use ember_eval::{detect, load_beir, load_pairs, load_squad, EmbedStep, EmbeddingCache, EvalOptions, Layout, TaskKind};
+use ember_eval::task::{labelled, pairs, retrieval};
+use ember_eval::{
+    detect, load_beir, load_labelled, load_pairs, load_reranking, load_squad, EmbedStep, EmbeddingCache, EvalOptions,
+    Layout, TaskKind,
+};
 
 use crate::model_source::{self, ModelArgs};
 
@@ -14,6 +18,9 @@ pub enum TaskArg {
     Retrieval,
     Sts,
     PairClassification,
+    Classification,
+    Clustering,
+    Reranking,
     Squad,
 }
 
@@ -28,8 +35,11 @@ pub struct EvalArgs {
     /// Models to evaluate (repeat to compare): local directories, hub ids or catalog aliases.
     #[arg(long = "model", short = 'm', required = true)]
     pub models: Vec<String>,
-    /// Datasets (repeat for several): a BEIR directory, a directory with <split>.tsv, a .tsv file
-    /// of sentence pairs, or a SQuAD .json file.
+    /// Datasets (repeat for several): a BEIR directory (corpus.jsonl, queries.jsonl,
+    /// qrels/<split>.tsv); a directory with <split>.tsv or a .tsv file of sentence pairs
+    /// (sentence1, sentence2, score) or of labelled texts (text, label; classification also reads
+    /// train.tsv); a directory with <split>.jsonl or a .jsonl file of reranking instances
+    /// ({query, positive, negative}); or a SQuAD .json file.
     #[arg(long = "dataset", short = 'd', required = true)]
     pub datasets: Vec<PathBuf>,
     /// The task; detected from the dataset's layout when not given (pairs default to STS).
@@ -90,6 +100,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             (None, Layout::PairTsv) | (Some(TaskArg::Sts), Layout::PairTsv) => TaskKind::Sts,
             (Some(TaskArg::PairClassification), Layout::PairTsv) => TaskKind::PairClassification,
             (None, Layout::Squad) | (Some(TaskArg::Squad), Layout::Squad) => TaskKind::Squad,
+            (None, Layout::LabelledTsv) | (Some(TaskArg::Clustering), Layout::LabelledTsv) => TaskKind::Clustering,
+            (Some(TaskArg::Classification), Layout::LabelledTsv) => TaskKind::Classification,
+            (None, Layout::Reranking) | (Some(TaskArg::Reranking), Layout::Reranking) => TaskKind::Reranking,
             (Some(t), l) => bail!("--task {t:?} does not fit {} (a {l:?} dataset)", path.display()),
         };
         plans.push((path.clone(), task));
@@ -117,14 +130,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         };
         for (path, task) in &plans {
             let step = EmbedStep::new(&model, cache.as_mut());
+            let split = &args.split;
             let result = match task {
-                TaskKind::Retrieval => {
-                    ember_eval::task::retrieval::run(name, &load_beir(path, &args.split)?, step, &options, *task)
-                }
-                TaskKind::Squad => ember_eval::task::retrieval::run(name, &load_squad(path)?, step, &options, *task),
+                TaskKind::Retrieval => retrieval::run(name, &load_beir(path, split)?, step, &options, *task),
+                TaskKind::Squad => retrieval::run(name, &load_squad(path)?, step, &options, *task),
                 TaskKind::Sts | TaskKind::PairClassification => {
-                    ember_eval::task::pairs::run(name, &load_pairs(path, &args.split)?, step, &options, *task)
+                    pairs::run(name, &load_pairs(path, split)?, step, &options, *task)
                 }
+                TaskKind::Classification => {
+                    let train = load_labelled(&path.join("train.tsv"), "train")?;
+                    labelled::classification(name, &train, &load_labelled(path, split)?, step, &options)
+                }
+                TaskKind::Clustering => labelled::clustering(name, &load_labelled(path, split)?, step, &options),
+                TaskKind::Reranking => labelled::reranking(name, &load_reranking(path, split)?, step, &options),
             }
             .with_context(|| format!("evaluating {name} on {}", path.display()))?;
             if args.json {

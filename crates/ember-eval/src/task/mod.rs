@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::cache::EmbeddingCache;
 use crate::error::Result;
 
+pub mod labelled;
 pub mod pairs;
 pub mod retrieval;
 
@@ -20,6 +21,9 @@ pub enum TaskKind {
     Retrieval,
     Sts,
     PairClassification,
+    Classification,
+    Clustering,
+    Reranking,
     /// Question → context retrieval on a SQuAD file (hit@1 and MRR@10).
     Squad,
 }
@@ -30,6 +34,9 @@ impl std::fmt::Display for TaskKind {
             TaskKind::Retrieval => "retrieval",
             TaskKind::Sts => "sts",
             TaskKind::PairClassification => "pair-classification",
+            TaskKind::Classification => "classification",
+            TaskKind::Clustering => "clustering",
+            TaskKind::Reranking => "reranking",
             TaskKind::Squad => "squad",
         })
     }
