@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Output;
 
 use common::*;
 use serde::Deserialize;

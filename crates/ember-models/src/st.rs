@@ -140,7 +140,7 @@ impl SentenceConfig {
         let tokenizer_max = tokenizer_config
             .model_max_length
             .and_then(|v| v.as_f64())
-            .filter(|&n| n >= 1.0 && n < 1e9)
+            .filter(|n| (1.0..1e9).contains(n))
             .map(|n| n as usize);
         let st: StFile = read_optional(&dir.join("config_sentence_transformers.json"))?;
         let similarity = match st.similarity_fn_name.as_deref() {

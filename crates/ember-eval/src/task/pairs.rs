@@ -11,12 +11,15 @@ use crate::dataset::PairDataset;
 use crate::error::{EvalError, Result};
 use crate::metrics::{correlation, pair_classification};
 
+/// Vectors of the left and right sentences.
+type SideVectors = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
 /// Embed both sides of every pair (each distinct sentence once, through the cache).
 fn embed_pairs(
     ds: &PairDataset,
     step: &mut EmbedStep,
     options: &EvalOptions,
-) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+) -> Result<SideVectors> {
     let opts = EmbedOptions {
         prompt_name: options.query_prompt.clone(),
         batch_size: options.batch_size,
