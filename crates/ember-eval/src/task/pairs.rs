@@ -15,11 +15,7 @@ use crate::metrics::{correlation, pair_classification};
 type SideVectors = (Vec<Vec<f32>>, Vec<Vec<f32>>);
 
 /// Embed both sides of every pair (each distinct sentence once, through the cache).
-fn embed_pairs(
-    ds: &PairDataset,
-    step: &mut EmbedStep,
-    options: &EvalOptions,
-) -> Result<SideVectors> {
+fn embed_pairs(ds: &PairDataset, step: &mut EmbedStep, options: &EvalOptions) -> Result<SideVectors> {
     let opts = EmbedOptions {
         prompt_name: options.query_prompt.clone(),
         batch_size: options.batch_size,
