@@ -14,6 +14,7 @@
 
 pub mod arch;
 pub mod catalog;
+pub mod cpu;
 pub mod error;
 pub mod resolve;
 pub mod sentence;

@@ -6,7 +6,8 @@ use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, Mod
 use serde::Deserialize;
 
 use super::attention::{attend, mask_bias};
-use super::{Activation, Encoder, EncoderInput};
+use super::{forward_padded, Activation, Encoder, EncoderInput};
+use crate::cpu::{CpuEncoder, EmbeddingWeights, LayerWeights};
 use crate::error::Result;
 
 /// `config.json` of a BERT checkpoint (fields ember reads).
@@ -71,6 +72,8 @@ pub struct BertModel {
     hidden: usize,
     position_offset: usize,
     max_positions: usize,
+    /// The padding-free f32 CPU path, when the weights are f32 on the CPU.
+    cpu: Option<CpuEncoder>,
 }
 
 impl BertModel {
@@ -102,9 +105,22 @@ impl BertModel {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let cpu = CpuEncoder::build(
+            EmbeddingWeights {
+                word: &embeddings.word,
+                position: &embeddings.position,
+                token_type: Some(&embeddings.token_type),
+                norm: &embeddings.norm,
+                position_offset,
+            },
+            &layers.iter().map(Layer::weights).collect::<Vec<_>>(),
+            c.num_attention_heads,
+            c.hidden_act,
+        )?;
         Ok(BertModel {
             embeddings,
             layers,
+            cpu,
             heads: c.num_attention_heads,
             act: c.hidden_act,
             hidden: h,
@@ -115,6 +131,19 @@ impl BertModel {
 }
 
 impl Layer {
+    fn weights(&self) -> LayerWeights<'_> {
+        LayerWeights {
+            query: &self.query,
+            key: &self.key,
+            value: &self.value,
+            attn_out: &self.attn_out,
+            attn_norm: &self.attn_norm,
+            intermediate: &self.intermediate,
+            output: &self.output,
+            out_norm: &self.out_norm,
+        }
+    }
+
     fn forward(&self, x: &Tensor, mask: &Tensor, heads: usize, act: Activation) -> candle_core::Result<Tensor> {
         let ctx = attend(&self.query.forward(x)?, &self.key.forward(x)?, &self.value.forward(x)?, heads, mask, None)?;
         let x = self.attn_norm.forward(&(self.attn_out.forward(&ctx)? + x)?)?;
@@ -141,6 +170,13 @@ impl Encoder for BertModel {
             x = layer.forward(&x, &mask, self.heads, self.act)?;
         }
         Ok(x.to_dtype(DType::F32)?)
+    }
+
+    fn forward_packed(&self, ids: &[u32], lengths: &[usize], device: &candle_core::Device) -> Result<Vec<f32>> {
+        match &self.cpu {
+            Some(cpu) if device.is_cpu() => Ok(cpu.forward(ids, lengths, None)?),
+            _ => forward_padded(self, ids, lengths, device),
+        }
     }
 
     fn hidden_size(&self) -> usize {

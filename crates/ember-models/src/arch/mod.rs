@@ -12,6 +12,8 @@ use crate::error::{ModelError, Result};
 
 pub mod attention;
 pub mod bert;
+#[cfg(test)]
+mod cpu_parity;
 pub mod mpnet;
 pub mod xlm_roberta;
 
@@ -37,33 +39,44 @@ pub trait Encoder: Send + Sync + std::fmt::Debug {
     ///
     /// [`forward`]: Encoder::forward
     fn forward_packed(&self, ids: &[u32], lengths: &[usize], device: &Device) -> Result<Vec<f32>> {
-        let b = lengths.len();
-        let l = lengths.iter().copied().max().unwrap_or(0);
-        let mut padded = vec![0u32; b * l];
-        let mut mask = vec![0f32; b * l];
-        let mut at = 0;
-        for (i, &n) in lengths.iter().enumerate() {
-            padded[i * l..i * l + n].copy_from_slice(&ids[at..at + n]);
-            mask[i * l..i * l + n].fill(1.0);
-            at += n;
-        }
-        let input = EncoderInput {
-            input_ids: Tensor::from_vec(padded, (b, l), device)?,
-            token_type_ids: Tensor::zeros((b, l), candle_core::DType::U32, device)?,
-            attention_mask: Tensor::from_vec(mask, (b, l), device)?,
-        };
-        let h = self.hidden_size();
-        let flat: Vec<f32> = self.forward(&input)?.flatten_all()?.to_vec1()?;
-        let mut out = Vec::with_capacity(at * h);
-        for (i, &n) in lengths.iter().enumerate() {
-            out.extend_from_slice(&flat[i * l * h..(i * l + n) * h]);
-        }
-        Ok(out)
+        forward_padded(self, ids, lengths, device)
     }
 
     fn hidden_size(&self) -> usize;
     /// The most positions the model was built for (`max_position_embeddings`, less any offset).
     fn max_positions(&self) -> usize;
+}
+
+/// [`Encoder::forward_packed`] by padding to the longest sequence and running
+/// [`Encoder::forward`] (candle's path), then dropping the padding.
+pub fn forward_padded<E: Encoder + ?Sized>(
+    encoder: &E,
+    ids: &[u32],
+    lengths: &[usize],
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let b = lengths.len();
+    let l = lengths.iter().copied().max().unwrap_or(0);
+    let mut padded = vec![0u32; b * l];
+    let mut mask = vec![0f32; b * l];
+    let mut at = 0;
+    for (i, &n) in lengths.iter().enumerate() {
+        padded[i * l..i * l + n].copy_from_slice(&ids[at..at + n]);
+        mask[i * l..i * l + n].fill(1.0);
+        at += n;
+    }
+    let input = EncoderInput {
+        input_ids: Tensor::from_vec(padded, (b, l), device)?,
+        token_type_ids: Tensor::zeros((b, l), candle_core::DType::U32, device)?,
+        attention_mask: Tensor::from_vec(mask, (b, l), device)?,
+    };
+    let h = encoder.hidden_size();
+    let flat: Vec<f32> = encoder.forward(&input)?.flatten_all()?.to_vec1()?;
+    let mut out = Vec::with_capacity(at * h);
+    for (i, &n) in lengths.iter().enumerate() {
+        out.extend_from_slice(&flat[i * l * h..(i * l + n) * h]);
+    }
+    Ok(out)
 }
 
 /// `model_type` values ember can run.

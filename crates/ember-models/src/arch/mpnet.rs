@@ -7,7 +7,9 @@ use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, Mod
 use serde::Deserialize;
 
 use super::attention::{attend, mask_bias};
-use super::{Activation, Encoder, EncoderInput};
+use super::{forward_padded, Activation, Encoder, EncoderInput};
+use crate::cpu::attention::DistanceBias;
+use crate::cpu::{CpuEncoder, EmbeddingWeights, LayerWeights};
 use crate::error::Result;
 
 /// `config.json` of an MPNet checkpoint.
@@ -71,6 +73,8 @@ pub struct MPNetModel {
     hidden: usize,
     pad: usize,
     max_positions: usize,
+    /// The padding-free f32 CPU path, when the weights are f32 on the CPU.
+    cpu: Option<CpuEncoder>,
 }
 
 impl MPNetModel {
@@ -93,11 +97,27 @@ impl MPNetModel {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let word = embedding(c.vocab_size, h, e.pp("word_embeddings"))?;
+        let position = embedding(c.max_position_embeddings, h, e.pp("position_embeddings"))?;
+        let norm = layer_norm(h, c.layer_norm_eps, e.pp("LayerNorm"))?;
+        let cpu = CpuEncoder::build(
+            EmbeddingWeights {
+                word: &word,
+                position: &position,
+                token_type: None,
+                norm: &norm,
+                position_offset: c.pad_token_id + 1,
+            },
+            &layers.iter().map(Layer::weights).collect::<Vec<_>>(),
+            c.num_attention_heads,
+            c.hidden_act,
+        )?;
         Ok(MPNetModel {
-            word: embedding(c.vocab_size, h, e.pp("word_embeddings"))?,
-            position: embedding(c.max_position_embeddings, h, e.pp("position_embeddings"))?,
-            norm: layer_norm(h, c.layer_norm_eps, e.pp("LayerNorm"))?,
+            word,
+            position,
+            norm,
             layers,
+            cpu,
             relative_bias: embedding(
                 c.relative_attention_num_buckets,
                 c.num_attention_heads,
@@ -121,6 +141,38 @@ impl MPNetModel {
         let ids = Tensor::from_vec(ids, (len, len), device)?;
         // [len, len, heads] → [1, heads, len, len]
         self.relative_bias.forward(&ids)?.permute((2, 0, 1))?.unsqueeze(0)?.contiguous()
+    }
+}
+
+impl Layer {
+    fn weights(&self) -> LayerWeights<'_> {
+        LayerWeights {
+            query: &self.q,
+            key: &self.k,
+            value: &self.v,
+            attn_out: &self.o,
+            attn_norm: &self.attn_norm,
+            intermediate: &self.intermediate,
+            output: &self.output,
+            out_norm: &self.out_norm,
+        }
+    }
+}
+
+impl MPNetModel {
+    /// The relative-position bias per head and distance `j − i` for sequences up to `span`
+    /// long, laid out as [`DistanceBias`] reads it.
+    fn distance_bias(&self, span: usize) -> candle_core::Result<Vec<f32>> {
+        let table = self.relative_bias.embeddings().to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let width = 2 * span.max(1) - 1;
+        let mut values = vec![0f32; self.heads * width];
+        for (at, distance) in (1 - span.max(1) as i64..span.max(1) as i64).enumerate() {
+            let bucket = &table[relative_bucket(distance, self.buckets, MAX_DISTANCE)];
+            for (h, &b) in bucket.iter().enumerate() {
+                values[h * width + at] = b;
+            }
+        }
+        Ok(values)
     }
 }
 
@@ -155,12 +207,30 @@ impl Encoder for MPNetModel {
         let mask = mask_bias(&input.attention_mask)?.to_dtype(x.dtype())?;
         let bias = self.position_bias(l, device)?.to_dtype(x.dtype())?;
         for layer in &self.layers {
-            let ctx = attend(&layer.q.forward(&x)?, &layer.k.forward(&x)?, &layer.v.forward(&x)?, self.heads, &mask, Some(&bias))?;
+            let ctx = attend(
+                &layer.q.forward(&x)?,
+                &layer.k.forward(&x)?,
+                &layer.v.forward(&x)?,
+                self.heads,
+                &mask,
+                Some(&bias),
+            )?;
             let y = layer.attn_norm.forward(&(layer.o.forward(&ctx)? + &x)?)?;
             let inner = self.act.apply(&layer.intermediate.forward(&y)?)?;
             x = layer.out_norm.forward(&(layer.output.forward(&inner)? + &y)?)?;
         }
         Ok(x.to_dtype(DType::F32)?)
+    }
+
+    fn forward_packed(&self, ids: &[u32], lengths: &[usize], device: &candle_core::Device) -> Result<Vec<f32>> {
+        match &self.cpu {
+            Some(cpu) if device.is_cpu() => {
+                let span = lengths.iter().copied().max().unwrap_or(0).max(1);
+                let values = self.distance_bias(span)?;
+                Ok(cpu.forward(ids, lengths, Some(DistanceBias { values: &values, span }))?)
+            }
+            _ => forward_padded(self, ids, lengths, device),
+        }
     }
 
     fn hidden_size(&self) -> usize {
@@ -179,7 +249,22 @@ mod tests {
     #[test]
     fn buckets_match_transformers() {
         // Values from transformers' MPNetEncoder.relative_position_bucket(num_buckets=32, max_distance=128).
-        let expect = [(-200, 15), (-128, 15), (-40, 12), (-9, 8), (-8, 8), (-7, 7), (-1, 1), (0, 0), (1, 17), (7, 23), (8, 24), (20, 26), (127, 31), (500, 31)];
+        let expect = [
+            (-200, 15),
+            (-128, 15),
+            (-40, 12),
+            (-9, 8),
+            (-8, 8),
+            (-7, 7),
+            (-1, 1),
+            (0, 0),
+            (1, 17),
+            (7, 23),
+            (8, 24),
+            (20, 26),
+            (127, 31),
+            (500, 31),
+        ];
         for (rel, bucket) in expect {
             assert_eq!(relative_bucket(rel, 32, 128), bucket, "relative position {rel}");
         }

@@ -7,7 +7,9 @@
 //! read in place (row-major, no packing). The AVX-512 micro-kernel keeps a `12 × 32` tile of
 //! `C` in 24 registers; a portable kernel (AVX2+FMA when present, else plain) serves other CPUs.
 //! Columns are split between rayon's threads panel by panel; bias, activation and residual
-//! are applied to each tile while it is still in L1.
+//! are applied to each tile while it is still in L1. A model's weights do not fit in L2, so
+//! with few rows (one query) the kernel would wait on L3: the first tile of each panel
+//! prefetches the next panel.
 #![allow(unsafe_code)]
 
 use rayon::prelude::*;
@@ -19,6 +21,8 @@ use crate::arch::Activation;
 pub const NR: usize = 32;
 /// Rows of the AVX-512 micro-tile.
 const MR: usize = 12;
+/// How many panels ahead the first tile of a panel prefetches.
+const PREFETCH_AHEAD: usize = 2;
 /// Below this many multiply-adds a product runs on the calling thread.
 const PARALLEL_MIN_WORK: usize = 1 << 16;
 
@@ -133,7 +137,15 @@ impl PackedLinear {
     }
 
     /// All rows of `a` against panels `range`, writing their columns of `c`.
-    fn run_panels(&self, isa: Isa, a: &[f32], m: usize, c: SharedOut, range: std::ops::Range<usize>, epilogue: Epilogue<'_>) {
+    fn run_panels(
+        &self,
+        isa: Isa,
+        a: &[f32],
+        m: usize,
+        c: SharedOut,
+        range: std::ops::Range<usize>,
+        epilogue: Epilogue<'_>,
+    ) {
         // Rows of A per block: the block (`rows × k` values) stays in L2 while panels stream by.
         let block_rows = ((256 * 1024 / 4) / self.k.max(1)).clamp(MR, 8 * 1024) / MR * MR;
         for m0 in (0..m).step_by(block_rows) {
@@ -155,15 +167,33 @@ impl PackedLinear {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn block_avx512(&self, a: &[f32], m0: usize, rows: usize, c: SharedOut, range: std::ops::Range<usize>, epilogue: Epilogue<'_>) {
+    unsafe fn block_avx512(
+        &self,
+        a: &[f32],
+        m0: usize,
+        rows: usize,
+        c: SharedOut,
+        range: std::ops::Range<usize>,
+        epilogue: Epilogue<'_>,
+    ) {
         let (n, k) = (self.n, self.k);
         let w = self.panel_values();
-        for p in range {
+        for p in range.clone() {
             let j0 = p * NR;
             let cols = NR.min(n - j0);
+            // The first tile of each panel pulls the next panel toward L2: a layer's weights
+            // come from L3, and with few rows the kernel would otherwise wait on them.
+            let next = if p + PREFETCH_AHEAD < range.end {
+                w[(p + PREFETCH_AHEAD) * k * NR..].as_ptr()
+            } else {
+                std::ptr::null()
+            };
             let mut i = m0;
             while i < m0 + rows {
-                let r = MR.min(m0 + rows - i);
+                // Rows left split into equal tiles of at most MR (15 → 8 + 7, not 12 + 3): a
+                // short tile runs the panel at a fraction of the speed of a full one.
+                let left = m0 + rows - i;
+                let r = left.div_ceil(left.div_ceil(MR));
                 let tile = Tile {
                     k,
                     a: a[i * k..].as_ptr(),
@@ -177,21 +207,9 @@ impl PackedLinear {
                         Epilogue::Residual(res) => res[i * n + j0..].as_ptr(),
                         _ => std::ptr::null(),
                     },
+                    prefetch: if i == m0 { next } else { std::ptr::null() },
                 };
-                match r {
-                    12 => avx512::tile::<12>(&tile),
-                    11 => avx512::tile::<11>(&tile),
-                    10 => avx512::tile::<10>(&tile),
-                    9 => avx512::tile::<9>(&tile),
-                    8 => avx512::tile::<8>(&tile),
-                    7 => avx512::tile::<7>(&tile),
-                    6 => avx512::tile::<6>(&tile),
-                    5 => avx512::tile::<5>(&tile),
-                    4 => avx512::tile::<4>(&tile),
-                    3 => avx512::tile::<3>(&tile),
-                    2 => avx512::tile::<2>(&tile),
-                    _ => avx512::tile::<1>(&tile),
-                }
+                avx512::wide(r, &tile);
                 if let Epilogue::Activation(act) = epilogue {
                     for row in 0..r {
                         let out = std::slice::from_raw_parts_mut(tile.c.add(row * n), cols);
@@ -205,14 +223,30 @@ impl PackedLinear {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn block_avx2(&self, a: &[f32], m0: usize, rows: usize, c: SharedOut, range: std::ops::Range<usize>, epilogue: Epilogue<'_>) {
+    unsafe fn block_avx2(
+        &self,
+        a: &[f32],
+        m0: usize,
+        rows: usize,
+        c: SharedOut,
+        range: std::ops::Range<usize>,
+        epilogue: Epilogue<'_>,
+    ) {
         self.block_portable::<true>(a, m0, rows, c, range, epilogue)
     }
 
     /// The portable kernel: one row at a time against one panel, with `FMA` choosing
     /// `mul_add` (one instruction when compiled with FMA) over a separate multiply and add.
     #[inline(always)]
-    unsafe fn block_portable<const FMA: bool>(&self, a: &[f32], m0: usize, rows: usize, c: SharedOut, range: std::ops::Range<usize>, epilogue: Epilogue<'_>) {
+    unsafe fn block_portable<const FMA: bool>(
+        &self,
+        a: &[f32],
+        m0: usize,
+        rows: usize,
+        c: SharedOut,
+        range: std::ops::Range<usize>,
+        epilogue: Epilogue<'_>,
+    ) {
         let (n, k) = (self.n, self.k);
         let w = self.panel_values();
         for p in range {
@@ -278,7 +312,8 @@ unsafe impl Sync for SharedOut {}
 
 /// One micro-tile's operands: `R` rows of `A` from `a` (stride `lda`) times one packed panel
 /// `w` (`k × NR`, 64-byte aligned), plus bias, into `cols ≤ NR` columns of `c` (stride `ldc`),
-/// adding `residual` (stride `ldc`) when it is not null.
+/// adding `residual` (stride `ldc`) when it is not null, and prefetching the panel at
+/// `prefetch` into L2 alongside when that is not null.
 #[cfg(target_arch = "x86_64")]
 struct Tile {
     k: usize,
@@ -290,6 +325,7 @@ struct Tile {
     ldc: usize,
     cols: usize,
     residual: *const f32,
+    prefetch: *const f32,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -298,22 +334,62 @@ mod avx512 {
 
     use super::{Tile, NR};
 
-    /// `R × 32` tile in `2R` zmm accumulators over the whole `k`.
+    /// [`tile`] for `r` (1 to 12) rows.
+    ///
+    /// # Safety
+    /// As for [`tile`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn wide(r: usize, t: &Tile) {
+        if t.prefetch.is_null() {
+            wide_with::<false>(r, t)
+        } else {
+            wide_with::<true>(r, t)
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn wide_with<const PREFETCH: bool>(r: usize, t: &Tile) {
+        match r {
+            12 => tile::<12, PREFETCH>(t),
+            11 => tile::<11, PREFETCH>(t),
+            10 => tile::<10, PREFETCH>(t),
+            9 => tile::<9, PREFETCH>(t),
+            8 => tile::<8, PREFETCH>(t),
+            7 => tile::<7, PREFETCH>(t),
+            6 => tile::<6, PREFETCH>(t),
+            5 => tile::<5, PREFETCH>(t),
+            4 => tile::<4, PREFETCH>(t),
+            3 => tile::<3, PREFETCH>(t),
+            2 => tile::<2, PREFETCH>(t),
+            _ => tile::<1, PREFETCH>(t),
+        }
+    }
+
+    /// `R × 32` tile in `2R` zmm accumulators over the whole `k`, prefetching `t.prefetch`
+    /// when `PREFETCH`. Not inlined: alone, the tile gets all 32 vector registers to itself
+    /// (inlined into the block loop, LLVM spilled accumulators).
     ///
     /// # Safety
     /// The CPU supports AVX-512F; `t.a` holds `R` rows of `t.k` values at stride `t.lda`;
+    /// `t.prefetch` is null or a panel like `t.w` (prefetches never fault, but stay in bounds);
     /// `t.w` is a 64-byte aligned `t.k × NR` panel; `t.bias` has `NR` values; `t.c` (and
     /// `t.residual` when not null) hold `R` rows of `t.cols` values at stride `t.ldc`.
-    #[inline]
+    #[inline(never)]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile<const R: usize>(t: &Tile) {
+    unsafe fn tile<const R: usize, const PREFETCH: bool>(t: &Tile) {
         let b0 = _mm512_loadu_ps(t.bias);
         let b1 = _mm512_loadu_ps(t.bias.add(16));
         let mut lo = [b0; R];
         let mut hi = [b1; R];
         let mut w = t.w;
         let mut a = t.a;
-        for _ in 0..t.k {
+        for p in 0..t.k {
+            if PREFETCH {
+                _mm_prefetch::<_MM_HINT_T1>(t.prefetch.add(p * NR).cast::<i8>());
+                _mm_prefetch::<_MM_HINT_T1>(t.prefetch.add(p * NR + 16).cast::<i8>());
+            }
             let w0 = _mm512_load_ps(w);
             let w1 = _mm512_load_ps(w.add(16));
             for r in 0..R {
@@ -325,7 +401,13 @@ mod avx512 {
             a = a.add(1);
         }
         let mask_lo: __mmask16 = if t.cols >= 16 { 0xffff } else { (1u16 << t.cols) - 1 };
-        let mask_hi: __mmask16 = if t.cols >= 32 { 0xffff } else if t.cols <= 16 { 0 } else { (1u16 << (t.cols - 16)) - 1 };
+        let mask_hi: __mmask16 = if t.cols >= 32 {
+            0xffff
+        } else if t.cols <= 16 {
+            0
+        } else {
+            (1u16 << (t.cols - 16)) - 1
+        };
         for r in 0..R {
             let row = t.c.add(r * t.ldc);
             if !t.residual.is_null() {
@@ -376,7 +458,14 @@ mod tests {
         assert!(max_abs_diff(&got, &with_res) <= tol, "{isa:?} residual {m}×{n}×{k}");
 
         let mut got = vec![f32::NAN; m * n];
-        packed.run_panels(isa, &a, m, SharedOut(got.as_mut_ptr()), 0..packed.panel_count(), Epilogue::Activation(Activation::Relu));
+        packed.run_panels(
+            isa,
+            &a,
+            m,
+            SharedOut(got.as_mut_ptr()),
+            0..packed.panel_count(),
+            Epilogue::Activation(Activation::Relu),
+        );
         let relu: Vec<f32> = expect.iter().map(|e| e.max(0.0)).collect();
         assert!(max_abs_diff(&got, &relu) <= tol, "{isa:?} relu {m}×{n}×{k}");
     }
@@ -398,7 +487,16 @@ mod tests {
     #[test]
     fn every_kernel_matches_the_definition_on_odd_sizes() {
         for isa in isas() {
-            for (m, n, k) in [(1, 7, 13), (1, 1, 1), (13, 33, 5), (12, 32, 16), (25, 65, 31), (37, 48, 100)] {
+            for (m, n, k) in [
+                (1, 7, 13),
+                (1, 1, 1),
+                (13, 33, 5),
+                (12, 32, 16),
+                (25, 65, 31),
+                (28, 40, 9),
+                (29, 17, 3),
+                (37, 48, 100),
+            ] {
                 check(m, n, k, isa);
             }
         }
@@ -420,7 +518,14 @@ mod tests {
         let mut threaded = vec![0f32; m * n];
         packed.forward(&a, m, &mut threaded, Epilogue::Bias);
         let mut single = vec![0f32; m * n];
-        packed.run_panels(Isa::detect(), &a, m, SharedOut(single.as_mut_ptr()), 0..packed.panel_count(), Epilogue::Bias);
+        packed.run_panels(
+            Isa::detect(),
+            &a,
+            m,
+            SharedOut(single.as_mut_ptr()),
+            0..packed.panel_count(),
+            Epilogue::Bias,
+        );
         assert_eq!(threaded, single);
         let expect = naive(&a, &w, &vec![0.0; n], m, n, k);
         assert!(max_abs_diff(&threaded, &expect) <= 1e-4);

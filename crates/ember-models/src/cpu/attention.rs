@@ -1,0 +1,279 @@
+//! Multi-head self-attention over packed sequences (no padding, so no mask): each sequence
+//! attends only to itself. Tasks are (sequence, block of query rows) so one long sequence
+//! still keeps every thread busy, and each task owns its rows of the output.
+#![allow(unsafe_code)]
+
+use rayon::prelude::*;
+
+use super::activation::exp;
+
+/// An additive bias that depends on the relative distance `j − i` of key `j` and query `i`
+/// (MPNet's bucketed relative positions): `values[head × (2·span − 1) + (j − i + span − 1)]`
+/// for sequences up to `span` long.
+#[derive(Debug, Clone, Copy)]
+pub struct DistanceBias<'a> {
+    pub values: &'a [f32],
+    pub span: usize,
+}
+
+/// `softmax(q·kᵀ/√d + bias)·v` per head for each sequence. `qkv` holds, per token, the
+/// query, key and value projections side by side (`3 × hidden` values); `out` gets
+/// `hidden` values per token, heads side by side.
+pub fn attend(qkv: &[f32], lengths: &[usize], heads: usize, bias: Option<DistanceBias<'_>>, out: &mut [f32]) {
+    let tokens: usize = lengths.iter().sum();
+    if tokens == 0 {
+        return;
+    }
+    let hidden = out.len() / tokens;
+    assert_eq!(out.len(), tokens * hidden, "output is not {tokens} rows");
+    assert_eq!(qkv.len(), tokens * 3 * hidden, "qkv is not {tokens} × 3·{hidden}");
+    assert!(hidden.checked_rem(heads) == Some(0), "{hidden} is not divisible into {heads} heads");
+    if let Some(b) = bias {
+        let longest = lengths.iter().copied().max().unwrap_or(0);
+        assert!(b.span >= longest && b.values.len() >= heads * (2 * b.span - 1), "distance bias too short");
+    }
+    // Split sequences into query-row blocks, about two per thread in all: each task transposes
+    // the keys of its sequence once per head, so fewer, larger tasks waste less.
+    let target = (tokens / (2 * rayon::current_num_threads())).max(16);
+    let mut tasks = Vec::new();
+    let mut rest = out;
+    let mut start = 0;
+    for &n in lengths {
+        let blocks = n.div_ceil(target).max(1);
+        let per = n.div_ceil(blocks).max(1);
+        let mut r0 = 0;
+        while r0 < n {
+            let r1 = (r0 + per).min(n);
+            let (mine, tail) = rest.split_at_mut((r1 - r0) * hidden);
+            tasks.push(Task { seq_start: start, len: n, rows: r0..r1, out: mine });
+            rest = tail;
+            r0 = r1;
+        }
+        start += n;
+    }
+    let shape = Shape { heads, hidden };
+    if tasks.len() == 1 || tokens < 16 {
+        tasks.into_iter().for_each(|t| run(qkv, shape, bias, t));
+    } else {
+        tasks.into_par_iter().for_each(|t| run(qkv, shape, bias, t));
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    heads: usize,
+    hidden: usize,
+}
+
+/// Query rows `rows` of the sequence of `len` tokens that starts at token `seq_start`.
+struct Task<'a> {
+    seq_start: usize,
+    len: usize,
+    rows: std::ops::Range<usize>,
+    out: &'a mut [f32],
+}
+
+fn run(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, task: Task<'_>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        return unsafe { run_avx512(qkv, shape, bias, task) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        return unsafe { run_avx2(qkv, shape, bias, task) };
+    }
+    run_inline(qkv, shape, bias, task)
+}
+
+/// With FMA, `mul_add` is one instruction (without, it is a library call: correct, slow).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, task: Task<'_>) {
+    run_inline(qkv, shape, bias, task)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn run_avx512(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, task: Task<'_>) {
+    run_inline(qkv, shape, bias, task)
+}
+
+#[inline(always)]
+fn run_inline(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, task: Task<'_>) {
+    let Shape { heads, hidden } = shape;
+    let d = hidden / heads;
+    let n = task.len;
+    let stride = 3 * hidden;
+    let seq = &qkv[task.seq_start * stride..(task.seq_start + n) * stride];
+    let scale = 1.0 / (d as f32).sqrt();
+    // Keys of one head transposed (`d × width`), so a query's scores are one vectorised
+    // multiply-add per key dimension. The width is rounded up to whole vectors (zero keys past
+    // `n`, their probabilities zeroed) so that no loop ends in a scalar remainder.
+    let width = n.div_ceil(16) * 16;
+    let mut keys_t = vec![0f32; d * width];
+    let mut scores = vec![0f32; width];
+    for h in 0..heads {
+        for (j, tok) in seq.chunks_exact(stride).enumerate() {
+            for (c, &kv) in tok[hidden + h * d..hidden + (h + 1) * d].iter().enumerate() {
+                keys_t[c * width + j] = kv;
+            }
+        }
+        for (i, out_row) in task.rows.clone().zip(task.out.chunks_exact_mut(hidden)) {
+            let q = &seq[i * stride + h * d..i * stride + (h + 1) * d];
+            query_scores(q, &keys_t, width, &mut scores);
+            scores.iter_mut().for_each(|s| *s *= scale);
+            if let Some(b) = bias {
+                let from = h * (2 * b.span - 1) + b.span - 1 - i;
+                for (s, &bv) in scores[..n].iter_mut().zip(&b.values[from..from + n]) {
+                    *s += bv;
+                }
+            }
+            let max = max(&scores[..n]);
+            for s in scores.iter_mut() {
+                *s = exp(*s - max);
+            }
+            scores[n..].fill(0.0);
+            let inv = 1.0 / super::layer_norm::sum(&scores);
+            let values = &seq[2 * hidden + h * d..];
+            let ctx = &mut out_row[h * d..(h + 1) * d];
+            match d {
+                32 => weighted_sum::<32>(&scores[..n], inv, values, stride, ctx),
+                64 => weighted_sum::<64>(&scores[..n], inv, values, stride, ctx),
+                _ => {
+                    ctx.fill(0.0);
+                    for (j, &p) in scores[..n].iter().enumerate() {
+                        for (o, &v) in ctx.iter_mut().zip(&values[j * stride..j * stride + d]) {
+                            *o = (p * inv).mul_add(v, *o);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `scores[j] = q · k_j` for all `width` (a multiple of 16) keys, `keys_t` holding them
+/// transposed (`q.len() × width`). Sixteen keys at a time in registers, the key dimensions
+/// split over four accumulators so that multiply-adds do not wait on each other.
+#[inline(always)]
+fn query_scores(q: &[f32], keys_t: &[f32], width: usize, scores: &mut [f32]) {
+    let d = q.len();
+    for (block, out) in scores.chunks_exact_mut(16).enumerate() {
+        let key = |c: usize| -> &[f32] { &keys_t[c * width + block * 16..c * width + block * 16 + 16] };
+        let (mut a0, mut a1, mut a2, mut a3) = ([0f32; 16], [0f32; 16], [0f32; 16], [0f32; 16]);
+        let mut c = 0;
+        while c + 4 <= d {
+            multiply_add(&mut a0, q[c], key(c));
+            multiply_add(&mut a1, q[c + 1], key(c + 1));
+            multiply_add(&mut a2, q[c + 2], key(c + 2));
+            multiply_add(&mut a3, q[c + 3], key(c + 3));
+            c += 4;
+        }
+        while c < d {
+            multiply_add(&mut a0, q[c], key(c));
+            c += 1;
+        }
+        for (l, o) in out.iter_mut().enumerate() {
+            *o = (a0[l] + a1[l]) + (a2[l] + a3[l]);
+        }
+    }
+}
+
+/// `acc += x · k` over sixteen lanes.
+#[inline(always)]
+fn multiply_add(acc: &mut [f32; 16], x: f32, k: &[f32]) {
+    for (a, &kv) in acc.iter_mut().zip(k) {
+        *a = x.mul_add(kv, *a);
+    }
+}
+
+/// `ctx = Σ_j (p_j · scale) · v_j` for a head of `D` dimensions, `v_j` at `values[j × stride..]`,
+/// accumulated in registers.
+#[inline(always)]
+fn weighted_sum<const D: usize>(p: &[f32], scale: f32, values: &[f32], stride: usize, ctx: &mut [f32]) {
+    let mut acc = [0f32; D];
+    for (j, &pj) in p.iter().enumerate() {
+        let w = pj * scale;
+        for (a, &v) in acc.iter_mut().zip(&values[j * stride..j * stride + D]) {
+            *a = w.mul_add(v, *a);
+        }
+    }
+    ctx.copy_from_slice(&acc);
+}
+
+/// The largest value of `x` (not empty), in sixteen lanes so that the loop vectorises.
+#[inline(always)]
+fn max(x: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let mut chunks = x.chunks_exact(16);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l = if v > *l { v } else { *l };
+        }
+    }
+    let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    lanes.iter().copied().fold(tail, f32::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::testing::{max_abs_diff, random};
+
+    fn naive(qkv: &[f32], lengths: &[usize], heads: usize, bias: Option<DistanceBias<'_>>) -> Vec<f32> {
+        let tokens: usize = lengths.iter().sum();
+        let hidden = qkv.len() / tokens / 3;
+        let d = hidden / heads;
+        let mut out = vec![0f32; tokens * hidden];
+        let mut start = 0;
+        for &n in lengths {
+            let at = |t: usize, part: usize, h: usize, c: usize| {
+                f64::from(qkv[(start + t) * 3 * hidden + part * hidden + h * d + c])
+            };
+            for h in 0..heads {
+                for i in 0..n {
+                    let mut s: Vec<f64> = (0..n)
+                        .map(|j| {
+                            let dot: f64 = (0..d).map(|c| at(i, 0, h, c) * at(j, 1, h, c)).sum();
+                            let b =
+                                bias.map_or(0.0, |b| f64::from(b.values[h * (2 * b.span - 1) + j + b.span - 1 - i]));
+                            dot / (d as f64).sqrt() + b
+                        })
+                        .collect();
+                    let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    s.iter_mut().for_each(|v| *v = (*v - max).exp());
+                    let total: f64 = s.iter().sum();
+                    for c in 0..d {
+                        let ctx: f64 = (0..n).map(|j| s[j] / total * at(j, 2, h, c)).sum();
+                        out[(start + i) * hidden + h * d + c] = ctx as f32;
+                    }
+                }
+            }
+            start += n;
+        }
+        out
+    }
+
+    #[test]
+    fn matches_the_definition() {
+        for (lengths, heads, hidden) in
+            [(vec![1], 1, 7), (vec![5, 1, 13], 2, 16), (vec![37], 12, 384), (vec![3, 70, 9, 40], 4, 64)]
+        {
+            let tokens: usize = lengths.iter().sum();
+            let qkv: Vec<f32> = random(tokens * 3 * hidden, 7).iter().map(|v| v * 2.0).collect();
+            let mut out = vec![f32::NAN; tokens * hidden];
+            attend(&qkv, &lengths, heads, None, &mut out);
+            let expect = naive(&qkv, &lengths, heads, None);
+            assert!(max_abs_diff(&out, &expect) <= 1e-5, "{lengths:?}: {}", max_abs_diff(&out, &expect));
+
+            let span = *lengths.iter().max().unwrap_or(&1);
+            let values = random(heads * (2 * span - 1), 8);
+            let bias = DistanceBias { values: &values, span };
+            attend(&qkv, &lengths, heads, Some(bias), &mut out);
+            let expect = naive(&qkv, &lengths, heads, Some(bias));
+            assert!(max_abs_diff(&out, &expect) <= 1e-5, "{lengths:?} with bias");
+        }
+    }
+}
