@@ -383,7 +383,7 @@ mod tests {
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("ember-ds-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(d.join("qrels")).unwrap();
+        std::fs::create_dir_all(&d).unwrap();
         d
     }
 
@@ -399,6 +399,7 @@ mod tests {
             "{\"_id\":\"q1\",\"text\":\"first?\"}\n{\"_id\":\"q2\",\"text\":\"second?\"}\n",
         )
         .unwrap();
+        std::fs::create_dir_all(d.join("qrels")).unwrap();
         std::fs::write(d.join("qrels/test.tsv"), qrels).unwrap();
         d
     }
