@@ -20,19 +20,22 @@ Method (the same as ember's, so that the comparison is fair):
   * tokens: every corpus sentence is tokenized with the model's tokenizer, truncated at
     max_seq_length from sentence_bert_config.json, no padding; "tokens" is the sum of those
     lengths (special tokens included, padding excluded).
-  * batches: sentences sorted by token length, longest first (stable), cut into consecutive
-    batches of N, each padded to its own longest sequence.
+  * batches: exactly ember's (ember_core::batching::plan_batches, mirrored in plan_batches
+    below): sentences sorted by token length, longest first (stable), cut into consecutive
+    batches of at most N sentences and at most --token-budget padded token slots (16,384, ember's
+    DEFAULT_TOKEN_BUDGET; so "batch 256" holds fewer of the longest sentences), each padded to its
+    own longest sequence (ember itself runs them unpadded, back to back).
   * throughput: one timed pass embeds every batch; tokenization, padding, the forward pass, mean
     pooling and L2 normalisation are all inside the timer (sorting is not: it is done once). One
     warm-up pass, then the median of --passes timed passes. When a warm-up pass is so slow that
     the timed passes would exceed --pass-budget-s, fewer passes are taken (at least one); the run
     records how many in "passes".
   * latency: --latency-n single sentences (the first ones of the corpus, in file order), each
-    embedded alone (batch 1, tokenization included) after a warm-up of 10; p50 and p99
-    (numpy.percentile, linear interpolation).
+    embedded alone (batch 1, tokenization included) after a warm-up of 10; p50 and p99 by
+    nearest rank (the ceil(n*p)-th smallest), as ember computes them.
   * peak RSS: a fresh subprocess loads the model and embeds the corpus repeated --rss-repeat
-    times (10,000 sentences) at batch --rss-batch (32), sorted the same way; its own
-    getrusage(RUSAGE_SELF).ru_maxrss is reported, so the number is the baseline's alone
+    times (10,000 sentences) at batch --rss-batch (32), batched the same way; its own
+    peak RSS (VmHWM) is reported, so the number is the baseline's alone
     (interpreter and library imports included, as for any real deployment).
   * torch: SentenceTransformer(model_dir, device="cpu") — its default attention implementation —
     torch.set_num_threads(threads), modules called directly under torch.inference_mode() (what
@@ -54,6 +57,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import resource
 import statistics
@@ -119,19 +123,51 @@ def read_corpus(path: str) -> list[str]:
     return [line for line in lines if line]
 
 
-def sorted_batches(sentences: list[str], lengths: list[int], batch_size: int) -> list[list[str]]:
-    order = sorted(range(len(sentences)), key=lambda i: -lengths[i])  # stable: ties keep file order
-    ordered = [sentences[i] for i in order]
-    return [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
+def plan_batches(lengths: list[int], max_tokens: int, max_batch: int) -> list[list[int]]:
+    """ember_core::batching::plan_batches, line for line: indices sorted by length, longest first
+    (stable), packed into consecutive batches of at most `max_batch` inputs and, unless one input
+    alone exceeds it, at most `max_tokens` padded token slots (0: no token budget)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # stable: ties keep input order
+    max_batch = max(max_batch, 1)
+    batches: list[list[int]] = []
+    padded_len = 0
+    for i in order:
+        fits = bool(batches) and len(batches[-1]) < max_batch and (
+            max_tokens <= 0 or (len(batches[-1]) + 1) * max(padded_len, 1) <= max_tokens)
+        if fits:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+            padded_len = lengths[i]
+    return batches
 
 
-def padded_tokens(lengths: list[int], batch_size: int) -> int:
-    desc = sorted(lengths, reverse=True)
-    return sum(desc[i] * len(desc[i:i + batch_size]) for i in range(0, len(desc), batch_size))
+def sorted_batches(sentences: list[str], lengths: list[int], batch_size: int, token_budget: int) -> list[list[str]]:
+    return [[sentences[i] for i in b] for b in plan_batches(lengths, token_budget, batch_size)]
+
+
+def padded_tokens(lengths: list[int], batch_size: int, token_budget: int) -> int:
+    return sum(lengths[b[0]] * len(b) for b in plan_batches(lengths, token_budget, batch_size))
+
+
+def percentile_nearest_rank(samples: list[float], p: float) -> float:
+    """The same definition as `ember bench embed`: the ceil(n*p)-th smallest sample."""
+    s = sorted(samples)
+    return s[max(math.ceil(len(s) * p) - 1, 0)]
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    """This process's peak resident set size in MiB: VmHWM from /proc/self/status, the high-water
+    mark of the current address space, as ember reports it. Not getrusage's ru_maxrss: on Linux
+    that survives fork + exec, so a child would report its parent's (larger) RSS."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # not Linux: KiB or bytes
 
 
 def log(msg: str) -> None:
@@ -162,7 +198,7 @@ class TorchEngine:
 
     def embed(self, batch: list[str]):
         with self.torch.inference_mode():
-            features = self.model.tokenize(batch)
+            features = self.model.preprocess(batch)
             return self.model(features)["sentence_embedding"].numpy()
 
     def versions(self) -> dict:
@@ -259,7 +295,7 @@ def export_and_check(info: ModelInfo, onnx_path: str, corpus: list[str], threads
     if have != want:
         log(f"exporting {info.name} to fp32 ONNX at {onnx_path} (once; cached)")
         os.makedirs(os.path.dirname(onnx_path), exist_ok=True)
-        model = AutoModel.from_pretrained(info.dir, attn_implementation="eager", torch_dtype=torch.float32)
+        model = AutoModel.from_pretrained(info.dir, attn_implementation="eager", dtype=torch.float32)
         model.eval()
         import inspect
 
@@ -320,8 +356,8 @@ def time_pass(engine, batches) -> float:
     return time.perf_counter() - t0
 
 
-def throughput(engine, sentences, lengths, batch_size, passes, budget_s) -> dict:
-    batches = sorted_batches(sentences, lengths, batch_size)
+def throughput(engine, sentences, lengths, batch_size, token_budget, passes, budget_s) -> dict:
+    batches = sorted_batches(sentences, lengths, batch_size, token_budget)
     warm = time_pass(engine, batches)
     n = max(1, min(passes, int(budget_s // max(warm, 1e-9))))
     times = [time_pass(engine, batches) for _ in range(n)]
@@ -333,7 +369,7 @@ def throughput(engine, sentences, lengths, batch_size, passes, budget_s) -> dict
     return {"batch_size": batch_size, "seconds": round(secs, 4),
             "sentences_per_s": round(len(sentences) / secs, 2), "tokens_per_s": round(tokens / secs, 1),
             "passes": n, "pass_seconds": [round(t, 4) for t in times],
-            "padded_tokens": padded_tokens(lengths, batch_size)}
+            "batches": len(batches), "padded_tokens": padded_tokens(lengths, batch_size, token_budget)}
 
 
 def latency(engine, sentences, n) -> dict:
@@ -344,9 +380,7 @@ def latency(engine, sentences, n) -> dict:
         t0 = time.perf_counter()
         engine.embed([s])
         samples.append((time.perf_counter() - t0) * 1000.0)
-    import numpy as np
-
-    p50, p99 = np.percentile(samples, [50, 99])
+    p50, p99 = percentile_nearest_rank(samples, 0.50), percentile_nearest_rank(samples, 0.99)
     log(f"{engine.name} single-query latency: p50 {p50:.2f} ms, p99 {p99:.2f} ms over {len(samples)}")
     return {"p50": round(float(p50), 3), "p99": round(float(p99), 3), "n": len(samples)}
 
@@ -360,7 +394,7 @@ def rss_child(args, info: ModelInfo) -> None:
     sentences = read_corpus(args.corpus) * args.rss_repeat
     t0 = time.perf_counter()
     lengths = engine.lengths(sentences)
-    time_pass(engine, sorted_batches(sentences, lengths, args.rss_batch))
+    time_pass(engine, sorted_batches(sentences, lengths, args.rss_batch, args.token_budget))
     secs = time.perf_counter() - t0
     print(json.dumps({"peak_rss_mb": round(peak_rss_mb(), 1), "rss_sentences": len(sentences),
                       "rss_batch": args.rss_batch, "rss_seconds": round(secs, 2)}))
@@ -382,6 +416,8 @@ def main() -> None:
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--pass-budget-s", type=float, default=180.0,
                     help="upper bound on the timed passes of one batch size (default 180)")
+    ap.add_argument("--token-budget", type=int, default=16384,
+                    help="padded token slots per batch at most, as ember's DEFAULT_TOKEN_BUDGET (0: none)")
     ap.add_argument("--latency-n", type=int, default=200)
     ap.add_argument("--rss-repeat", type=int, default=5)
     ap.add_argument("--rss-batch", type=int, default=32)
@@ -405,7 +441,7 @@ def main() -> None:
         return
 
     common = ["--engine", args.engine, "--model", info.dir, "--corpus", args.corpus,
-              "--threads", str(args.threads), "--onnx", args.onnx]
+              "--threads", str(args.threads), "--onnx", args.onnx, "--token-budget", str(args.token_budget)]
     parity = None
     if args.engine == "onnxruntime":
         parity = child(common + ["--child", "check"])
@@ -420,11 +456,11 @@ def main() -> None:
     sentences = read_corpus(args.corpus)
     engine = make_engine(args.engine, info, args.threads, args.onnx)
     lengths = engine.lengths(sentences)
-    runs = [throughput(engine, sentences, lengths, int(b), args.passes, args.pass_budget_s)
+    runs = [throughput(engine, sentences, lengths, int(b), args.token_budget, args.passes, args.pass_budget_s)
             for b in args.batch_sizes.split(",")]
     lat = latency(engine, sentences, args.latency_n)
     result = {"engine": args.engine, "model": info.name, "sentences": len(sentences), "tokens": sum(lengths),
-              "threads": args.threads, "runs": runs, "latency_ms": lat}
+              "threads": args.threads, "token_budget": args.token_budget, "runs": runs, "latency_ms": lat}
     versions = engine.versions()
     del engine
     if args.no_rss:
