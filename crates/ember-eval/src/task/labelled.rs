@@ -23,29 +23,6 @@ fn refs(texts: &[String]) -> Vec<&str> {
     texts.iter().map(String::as_str).collect()
 }
 
-fn finish(
-    model: &str,
-    dataset: &str,
-    kind: TaskKind,
-    main: &str,
-    metrics: BTreeMap<String, f64>,
-    start: Instant,
-    step: EmbedStep,
-) -> TaskResult {
-    TaskResult {
-        model: model.to_string(),
-        dataset: dataset.to_string(),
-        task: kind,
-        main_metric: main.to_string(),
-        main_score: metrics.get(main).copied().unwrap_or(f64::NAN),
-        metrics,
-        seconds: start.elapsed().as_secs_f64(),
-        embed_seconds: step.embed_seconds,
-        texts: step.texts,
-        cache_hits: step.cache_hits,
-    }
-}
-
 /// Logistic regression (sklearn defaults as MTEB uses them: C = 1, 100 iterations) trained on
 /// every row of `train`, accuracy and F1 on `test`. MTEB additionally undersamples the train
 /// split and averages 10 experiments; on a user's own data ember uses the whole train split.
@@ -73,7 +50,7 @@ pub fn classification(
         ("f1_macro".to_string(), s.f1_macro),
         ("f1_weighted".to_string(), s.f1_weighted),
     ]);
-    Ok(finish(model, &test.name, TaskKind::Classification, "accuracy", metrics, start, step))
+    Ok(TaskResult::finish(model, &test.name, TaskKind::Classification, "accuracy", metrics, start, step))
 }
 
 /// k-means (k = distinct labels, seed 42) on the embeddings, V-measure against the labels.
@@ -86,7 +63,7 @@ pub fn clustering(model: &str, ds: &LabelledDataset, mut step: EmbedStep, o: &Ev
         ("homogeneity".to_string(), v.homogeneity),
         ("completeness".to_string(), v.completeness),
     ]);
-    Ok(finish(model, &ds.name, TaskKind::Clustering, "v_measure", metrics, start, step))
+    Ok(TaskResult::finish(model, &ds.name, TaskKind::Clustering, "v_measure", metrics, start, step))
 }
 
 /// Candidates ranked by cosine similarity to their query; MAP and MRR@10.
@@ -113,5 +90,5 @@ pub fn reranking(model: &str, ds: &RerankingDataset, mut step: EmbedStep, o: &Ev
         scores.iter().map(|(p, n)| RerankingInstance { positive: p, negative: n }).collect();
     let s = rerank(&instances, 10)?;
     let metrics = BTreeMap::from([("map".to_string(), s.map), ("mrr_at_10".to_string(), s.mrr)]);
-    Ok(finish(model, &ds.name, TaskKind::Reranking, "map", metrics, start, step))
+    Ok(TaskResult::finish(model, &ds.name, TaskKind::Reranking, "map", metrics, start, step))
 }

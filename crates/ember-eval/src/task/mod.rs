@@ -60,6 +60,33 @@ pub struct TaskResult {
     pub cache_hits: usize,
 }
 
+impl TaskResult {
+    /// The result of a task that started at `start` and embedded through `step`; the main score
+    /// is `metrics[main_metric]`.
+    pub fn finish(
+        model: &str,
+        dataset: &str,
+        task: TaskKind,
+        main_metric: &str,
+        metrics: BTreeMap<String, f64>,
+        start: Instant,
+        step: EmbedStep,
+    ) -> TaskResult {
+        TaskResult {
+            model: model.to_string(),
+            dataset: dataset.to_string(),
+            task,
+            main_metric: main_metric.to_string(),
+            main_score: metrics.get(main_metric).copied().unwrap_or(f64::NAN),
+            metrics,
+            seconds: start.elapsed().as_secs_f64(),
+            embed_seconds: step.embed_seconds,
+            texts: step.texts,
+            cache_hits: step.cache_hits,
+        }
+    }
+}
+
 /// Options shared by tasks.
 #[derive(Debug, Clone)]
 pub struct EvalOptions {

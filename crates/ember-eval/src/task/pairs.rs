@@ -37,14 +37,14 @@ pub fn run(
     let (a, b) = embed_pairs(ds, &mut step, options)?;
     let gold: Vec<f64> = ds.pairs.iter().map(|(_, _, s)| f64::from(*s)).collect();
     let mut metrics = BTreeMap::new();
-    let (main_metric, main_score) = match kind {
+    let main_metric = match kind {
         TaskKind::Sts => {
             let sims: Vec<f64> = a.iter().zip(&b).map(|(x, y)| f64::from(cosine(x, y))).collect();
             let spearman = correlation::spearman(&sims, &gold)?;
             let pearson = correlation::pearson(&sims, &gold)?;
             metrics.insert("cosine_spearman".to_string(), spearman);
             metrics.insert("cosine_pearson".to_string(), pearson);
-            ("cosine_spearman".to_string(), spearman)
+            "cosine_spearman"
         }
         TaskKind::PairClassification => {
             let labels: Vec<bool> = gold.iter().map(|&g| g > 0.5).collect();
@@ -59,22 +59,11 @@ pub fn run(
             for (name, v) in [("max_ap", s.max_ap), ("max_accuracy", s.max_accuracy), ("max_f1", s.max_f1)] {
                 metrics.insert(name.to_string(), v);
             }
-            ("max_ap".to_string(), s.max_ap)
+            "max_ap"
         }
         other => {
             return Err(EvalError::TaskMismatch { task: other.to_string(), message: "not a pair task".to_string() })
         }
     };
-    Ok(TaskResult {
-        model: model.to_string(),
-        dataset: ds.name.clone(),
-        task: kind,
-        main_metric,
-        main_score,
-        metrics,
-        seconds: start.elapsed().as_secs_f64(),
-        embed_seconds: step.embed_seconds,
-        texts: step.texts,
-        cache_hits: step.cache_hits,
-    })
+    Ok(TaskResult::finish(model, &ds.name, kind, main_metric, metrics, start, step))
 }

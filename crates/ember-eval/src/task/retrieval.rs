@@ -67,21 +67,10 @@ pub fn run(
         metrics.insert(format!("mrr_at_{k}"), scores.mrr_at[&k]);
         metrics.insert(format!("hit_rate_at_{k}"), scores.hit_rate_at[&k]);
     }
-    let (main_metric, main_score) = match kind {
+    let main_metric = match kind {
         // The SQuAD check reports question → context hit@1 (and MRR@10 among the metrics).
-        TaskKind::Squad => ("hit_rate_at_1".to_string(), scores.hit_rate_at[&1]),
-        _ => ("ndcg_at_10".to_string(), scores.ndcg_at[&10]),
+        TaskKind::Squad => "hit_rate_at_1",
+        _ => "ndcg_at_10",
     };
-    Ok(TaskResult {
-        model: model.to_string(),
-        dataset: ds.name.clone(),
-        task: kind,
-        main_metric,
-        main_score,
-        metrics,
-        seconds: start.elapsed().as_secs_f64(),
-        embed_seconds: step.embed_seconds,
-        texts: step.texts,
-        cache_hits: step.cache_hits,
-    })
+    Ok(TaskResult::finish(model, &ds.name, kind, main_metric, metrics, start, step))
 }
