@@ -89,6 +89,16 @@ fn bench_embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
     let opts = |bs: usize| EmbedOptions { batch_size: Some(bs), ..EmbedOptions::default() };
     // Warm-up: first touches of weights and allocator.
     model.embed_texts(&corpus[..corpus.len().min(64)], &opts(32))?;
+    // Peak memory while embedding `rss_sentences` at batch 32, measured first so that it is what
+    // the baselines measure in a fresh process: the model plus one such run, not the high-water
+    // mark of the larger-batch passes that follow.
+    let peak_rss_mb = if args.rss_sentences > 0 {
+        let many: Vec<&String> = corpus.iter().cycle().take(args.rss_sentences).collect();
+        model.embed_texts(&many.iter().map(|s| s.as_str()).collect::<Vec<_>>(), &opts(32))?;
+        peak_rss_mb()
+    } else {
+        None
+    };
     let mut tokens = 0;
     let mut runs = Vec::new();
     for &bs in &args.batch_sizes {
@@ -119,13 +129,6 @@ fn bench_embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat.get(((lat.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0.0);
     let latency_ms = Latency { p50: pct(0.5), p99: pct(0.99), n: lat.len() };
-    let peak_rss_mb = if args.rss_sentences > 0 {
-        let many: Vec<&String> = corpus.iter().cycle().take(args.rss_sentences).collect();
-        model.embed_texts(&many.iter().map(|s| s.as_str()).collect::<Vec<_>>(), &opts(32))?;
-        peak_rss_mb()
-    } else {
-        None
-    };
     let report = Report {
         engine: "ember",
         model: args.model.model.clone(),
