@@ -238,25 +238,20 @@ pub fn load_beir(dir: &Path, split: &str) -> Result<RetrievalDataset> {
     Ok(RetrievalDataset { name: dataset_name(dir), corpus, queries, qrels })
 }
 
-/// Load sentence pairs from `<dir>/<split>.tsv` or a `.tsv` file: a header naming `sentence1`,
-/// `sentence2` and `score` (or `label`) columns, tab-separated rows.
-pub fn load_pairs(path: &Path, split: &str) -> Result<PairDataset> {
-    let file: PathBuf = if path.is_dir() { path.join(format!("{split}.tsv")) } else { path.to_path_buf() };
-    let text = read(&file)?;
+/// The rows of a tab-separated file with a header: for each row its 1-based line number and the
+/// values of the `wanted` columns (each found under any of its names), in that order. Every row
+/// must have as many columns as the header; blank lines are skipped; no rows is an empty split.
+fn read_tsv(file: &Path, split: &str, wanted: &[&[&str]]) -> Result<Vec<(usize, Vec<String>)>> {
+    let text = read(file)?;
     let mut lines = text.lines().enumerate();
-    let header: Vec<&str> = match lines.next() {
-        Some((_, h)) => h.split('\t').map(str::trim).collect(),
-        None => return Err(EvalError::EmptySplit { path: file, split: split.to_string() }),
+    let header: Vec<&str> = lines.next().map(|(_, h)| h.split('\t').map(str::trim).collect()).unwrap_or_default();
+    let columns: Option<Vec<usize>> =
+        wanted.iter().map(|names| header.iter().position(|h| names.contains(h))).collect();
+    let Some(columns) = columns else {
+        let names: Vec<&str> = wanted.iter().map(|n| n[0]).collect();
+        return Err(EvalError::line(file, 1, format!("header must name the columns {names:?}, found {header:?}")));
     };
-    let col = |names: &[&str]| header.iter().position(|h| names.contains(h));
-    let (Some(a), Some(b), Some(s)) = (col(&["sentence1"]), col(&["sentence2"]), col(&["score", "label"])) else {
-        return Err(EvalError::line(
-            &file,
-            1,
-            format!("header must name sentence1, sentence2 and score (or label) columns, found {header:?}"),
-        ));
-    };
-    let mut pairs = Vec::new();
+    let mut rows = Vec::new();
     for (i, line) in lines {
         if line.trim().is_empty() {
             continue;
@@ -264,20 +259,36 @@ pub fn load_pairs(path: &Path, split: &str) -> Result<PairDataset> {
         let cols: Vec<&str> = line.split('\t').collect();
         if cols.len() != header.len() {
             return Err(EvalError::line(
-                &file,
+                file,
                 i + 1,
                 format!("expected {} tab-separated columns, found {}", header.len(), cols.len()),
             ));
         }
-        let score: f32 = cols[s]
-            .trim()
-            .parse()
-            .map_err(|_| EvalError::line(&file, i + 1, format!("score '{}' is not a number", cols[s].trim())))?;
-        pairs.push((cols[a].to_string(), cols[b].to_string(), score));
+        rows.push((i + 1, columns.iter().map(|&c| cols[c].to_string()).collect()));
     }
-    if pairs.is_empty() {
-        return Err(EvalError::EmptySplit { path: file, split: split.to_string() });
+    if rows.is_empty() {
+        return Err(EvalError::EmptySplit { path: file.to_path_buf(), split: split.to_string() });
     }
+    Ok(rows)
+}
+
+/// Load sentence pairs from `<dir>/<split>.tsv` or a `.tsv` file: a header naming `sentence1`,
+/// `sentence2` and `score` (or `label`) columns, tab-separated rows.
+pub fn load_pairs(path: &Path, split: &str) -> Result<PairDataset> {
+    let file = split_file(path, split, "tsv");
+    let rows = read_tsv(&file, split, &[&["sentence1"], &["sentence2"], &["score", "label"]])?;
+    let pairs = rows
+        .into_iter()
+        .map(|(line, mut v)| {
+            let score: f32 = v[2]
+                .trim()
+                .parse()
+                .map_err(|_| EvalError::line(&file, line, format!("score '{}' is not a number", v[2].trim())))?;
+            let b = v.swap_remove(1);
+            let a = v.swap_remove(0);
+            Ok((a, b, score))
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(PairDataset { name: dataset_name(path), pairs })
 }
 
@@ -292,32 +303,13 @@ fn split_file(path: &Path, split: &str, ext: &str) -> PathBuf {
 /// Load `text` / `label` rows from `<dir>/<split>.tsv` or a `.tsv` file (header required).
 pub fn load_labelled(path: &Path, split: &str) -> Result<LabelledDataset> {
     let file = split_file(path, split, "tsv");
-    let text = read(&file)?;
-    let mut lines = text.lines().enumerate();
-    let header: Vec<&str> = lines.next().map(|(_, h)| h.split('\t').map(str::trim).collect()).unwrap_or_default();
-    let (Some(t), Some(l)) = (header.iter().position(|h| *h == "text"), header.iter().position(|h| *h == "label"))
-    else {
-        return Err(EvalError::line(&file, 1, format!("header must name text and label columns, found {header:?}")));
-    };
-    let (mut texts, mut labels) = (Vec::new(), Vec::new());
-    for (i, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cols: Vec<&str> = line.split('\t').collect();
-        if cols.len() != header.len() {
-            return Err(EvalError::line(
-                &file,
-                i + 1,
-                format!("expected {} tab-separated columns, found {}", header.len(), cols.len()),
-            ));
-        }
-        texts.push(cols[t].to_string());
-        labels.push(cols[l].trim().to_string());
-    }
-    if texts.is_empty() {
-        return Err(EvalError::EmptySplit { path: file, split: split.to_string() });
-    }
+    let (texts, labels) = read_tsv(&file, split, &[&["text"], &["label"]])?
+        .into_iter()
+        .map(|(_, mut v)| {
+            let label = v.swap_remove(1).trim().to_string();
+            (v.swap_remove(0), label)
+        })
+        .unzip();
     Ok(LabelledDataset { name: dataset_name(path), texts, labels })
 }
 
