@@ -2,6 +2,7 @@
 
 use ember_core::{CoreError, Similarity};
 
+use crate::dense::{DenseIndex, PointFilter};
 use crate::topk::{top_k, Scored};
 
 /// Vectors stored contiguously, scored exhaustively.
@@ -10,41 +11,65 @@ pub struct FlatIndex {
     dim: usize,
     similarity: Similarity,
     data: Vec<f32>,
+    /// `live[id]` is false for ids never inserted or removed.
+    live: Vec<bool>,
+    live_count: usize,
 }
 
 impl FlatIndex {
     pub fn new(dim: usize, similarity: Similarity) -> Self {
-        FlatIndex { dim, similarity, data: Vec::new() }
+        FlatIndex { dim, similarity, data: Vec::new(), live: Vec::new(), live_count: 0 }
     }
 
-    pub fn len(&self) -> usize {
-        self.data.len() / self.dim.max(1)
+    /// Add a vector under the next free id (one past the largest id so far) and return that id.
+    pub fn add(&mut self, v: &[f32]) -> Result<usize, CoreError> {
+        let id = self.live.len();
+        self.insert(id, v)?;
+        Ok(id)
     }
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    pub fn dim(&self) -> usize {
+impl DenseIndex for FlatIndex {
+    fn dim(&self) -> usize {
         self.dim
     }
 
-    /// Add a vector; its id is its position.
-    pub fn add(&mut self, v: &[f32]) -> Result<usize, CoreError> {
+    fn len(&self) -> usize {
+        self.live_count
+    }
+
+    fn insert(&mut self, id: usize, v: &[f32]) -> Result<(), CoreError> {
         if v.len() != self.dim {
             return Err(CoreError::DimensionMismatch { left: self.dim, right: v.len() });
         }
-        self.data.extend_from_slice(v);
-        Ok(self.len() - 1)
+        if id >= self.live.len() {
+            self.live.resize(id + 1, false);
+            self.data.resize((id + 1) * self.dim, 0.0);
+        }
+        self.data[id * self.dim..(id + 1) * self.dim].copy_from_slice(v);
+        if !self.live[id] {
+            self.live[id] = true;
+            self.live_count += 1;
+        }
+        Ok(())
     }
 
-    /// The `k` most similar vectors to `query`, best first.
-    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Scored>, CoreError> {
+    fn remove(&mut self, id: usize) {
+        if self.live.get(id).copied().unwrap_or(false) {
+            self.live[id] = false;
+            self.live_count -= 1;
+        }
+    }
+
+    fn search(&self, query: &[f32], k: usize, filter: Option<PointFilter<'_>>) -> Result<Vec<Scored>, CoreError> {
         if query.len() != self.dim {
             return Err(CoreError::DimensionMismatch { left: self.dim, right: query.len() });
         }
-        let mut scores = Vec::with_capacity(self.len());
+        let mut scores = Vec::with_capacity(self.live_count);
         for (id, v) in self.data.chunks_exact(self.dim.max(1)).enumerate() {
+            if !self.live[id] || filter.is_some_and(|f| !f(id)) {
+                continue;
+            }
             scores.push(Scored { id, score: self.similarity.score(query, v)? });
         }
         Ok(top_k(scores, k))
@@ -61,10 +86,27 @@ mod tests {
         idx.add(&[1.0, 0.0]).unwrap();
         idx.add(&[0.0, 1.0]).unwrap();
         idx.add(&[1.0, 1.0]).unwrap();
-        let hits = idx.search(&[0.9, 0.1], 2).unwrap();
+        let hits = idx.search(&[0.9, 0.1], 2, None).unwrap();
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![0, 2]);
         assert!((hits[0].score - 0.9 / (0.82f32).sqrt()).abs() < 1e-6);
         assert_eq!(idx.add(&[1.0]), Err(CoreError::DimensionMismatch { left: 2, right: 1 }));
-        assert!(idx.search(&[1.0, 2.0, 3.0], 1).is_err());
+        assert!(idx.search(&[1.0, 2.0, 3.0], 1, None).is_err());
+    }
+
+    #[test]
+    fn filters_during_search_and_honours_removal() {
+        let mut idx = FlatIndex::new(2, Similarity::Dot);
+        for i in 0..10 {
+            idx.insert(i, &[i as f32, 1.0]).unwrap();
+        }
+        idx.remove(9);
+        idx.remove(42);
+        assert_eq!(idx.len(), 9);
+        let even = |id: usize| id % 2 == 0;
+        let hits = idx.search(&[1.0, 0.0], 3, Some(&even)).unwrap();
+        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![8, 6, 4]);
+        idx.insert(3, &[100.0, 0.0]).unwrap();
+        assert_eq!(idx.len(), 9);
+        assert_eq!(idx.search(&[1.0, 0.0], 1, None).unwrap()[0].id, 3);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use ember_core::{EmbedOptions, Similarity};
-use ember_index::FlatIndex;
+use ember_index::{DenseIndex, FlatIndex};
 
 use super::{EmbedStep, EvalOptions, TaskKind, TaskResult};
 use crate::dataset::RetrievalDataset;
@@ -35,7 +35,7 @@ pub fn search(ds: &RetrievalDataset, step: &mut EmbedStep, options: &EvalOptions
     let mut run: Run = HashMap::new();
     for ((qid, _), qv) in ds.queries.iter().zip(&query_vectors) {
         // One extra hit so that dropping the query's own id still leaves top_k.
-        let hits = index.search(qv, options.top_k + usize::from(options.ignore_identical_ids))?;
+        let hits = index.search(qv, options.top_k + usize::from(options.ignore_identical_ids), None)?;
         let ranked: HashMap<String, f32> = hits
             .into_iter()
             .map(|h| (ds.corpus[h.id].id.clone(), h.score))
