@@ -25,3 +25,4 @@ pub mod weights;
 pub use error::ModelError;
 pub use resolve::{resolve, HubOptions};
 pub use sentence::{LoadOptions, ModelInfo, SentenceEmbedder};
+pub use tokenizer::TokenCount;

@@ -157,6 +157,11 @@ impl SentenceEmbedder {
     }
 
     /// Inputs are truncated to this many tokens, special tokens included.
+    /// Counts tokens as this model sees them (no special tokens, no truncation): for chunking.
+    pub fn token_count(&self) -> Result<crate::tokenizer::TokenCount> {
+        self.tokenizer.token_count()
+    }
+
     pub fn max_seq_length(&self) -> usize {
         self.tokenizer.max_length()
     }

@@ -104,4 +104,30 @@ impl TextTokenizer {
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }
+
+    /// A counter of this tokenizer's tokens without special tokens or truncation.
+    pub fn token_count(&self) -> Result<TokenCount> {
+        let mut inner = self.inner.clone();
+        inner
+            .with_truncation(None)
+            .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })?;
+        Ok(TokenCount { inner, lowercase: self.lowercase })
+    }
+}
+
+/// Counts the tokens a text costs the model, without special tokens and never truncated: the unit
+/// of a chunker's budget.
+#[derive(Debug, Clone)]
+pub struct TokenCount {
+    inner: Tokenizer,
+    lowercase: bool,
+}
+
+impl TokenCount {
+    /// How many tokens `text` becomes (0 if the tokenizer rejects it, which its models do not do
+    /// for valid UTF-8).
+    pub fn count(&self, text: &str) -> usize {
+        let enc = if self.lowercase { self.inner.encode(text.to_lowercase(), false) } else { self.inner.encode(text, false) };
+        enc.map_or(0, |e| e.get_ids().len())
+    }
 }
