@@ -127,7 +127,8 @@ impl TokenCount {
     /// How many tokens `text` becomes (0 if the tokenizer rejects it, which its models do not do
     /// for valid UTF-8).
     pub fn count(&self, text: &str) -> usize {
-        let enc = if self.lowercase { self.inner.encode(text.to_lowercase(), false) } else { self.inner.encode(text, false) };
+        let enc =
+            if self.lowercase { self.inner.encode(text.to_lowercase(), false) } else { self.inner.encode(text, false) };
         enc.map_or(0, |e| e.get_ids().len())
     }
 }

@@ -100,6 +100,10 @@ unsafe fn run_avx512(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, 
     run_inline(qkv, shape, bias, task)
 }
 
+/// Query rows handled together: their score rows share every key load and their context rows
+/// every value load, and their independent accumulators hide the multiply-add latency.
+const ROWS: usize = 4;
+
 #[inline(always)]
 fn run_inline(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, task: Task<'_>) {
     let Shape { heads, hidden } = shape;
@@ -113,70 +117,98 @@ fn run_inline(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, task: T
     // `n`, their probabilities zeroed) so that no loop ends in a scalar remainder.
     let width = n.div_ceil(16) * 16;
     let mut keys_t = vec![0f32; d * width];
-    let mut scores = vec![0f32; width];
+    let mut scores = vec![0f32; ROWS * width];
+    let rows: Vec<usize> = task.rows.clone().collect();
+    let mut out_rows: Vec<&mut [f32]> = task.out.chunks_exact_mut(hidden).collect();
     for h in 0..heads {
         for (j, tok) in seq.chunks_exact(stride).enumerate() {
             for (c, &kv) in tok[hidden + h * d..hidden + (h + 1) * d].iter().enumerate() {
                 keys_t[c * width + j] = kv;
             }
         }
-        for (i, out_row) in task.rows.clone().zip(task.out.chunks_exact_mut(hidden)) {
-            let q = &seq[i * stride + h * d..i * stride + (h + 1) * d];
-            query_scores(q, &keys_t, width, &mut scores);
-            scores.iter_mut().for_each(|s| *s *= scale);
-            if let Some(b) = bias {
-                let from = h * (2 * b.span - 1) + b.span - 1 - i;
-                for (s, &bv) in scores[..n].iter_mut().zip(&b.values[from..from + n]) {
-                    *s += bv;
+        let query = |i: usize| &seq[i * stride + h * d..i * stride + (h + 1) * d];
+        let values = &seq[2 * hidden + h * d..];
+        let mut g = 0;
+        while g < rows.len() {
+            let count = (rows.len() - g).min(ROWS);
+            let group = &rows[g..g + count];
+            if count == ROWS {
+                query_scores_rows::<ROWS>(std::array::from_fn(|r| query(group[r])), &keys_t, width, &mut scores);
+            } else {
+                for (r, &i) in group.iter().enumerate() {
+                    query_scores_rows::<1>([query(i)], &keys_t, width, &mut scores[r * width..(r + 1) * width]);
                 }
             }
-            let max = max(&scores[..n]);
-            for s in scores.iter_mut() {
-                *s = exp(*s - max);
+            let mut inv = [0f32; ROWS];
+            for (r, &i) in group.iter().enumerate() {
+                let row = &mut scores[r * width..(r + 1) * width];
+                row.iter_mut().for_each(|s| *s *= scale);
+                if let Some(b) = bias {
+                    let from = h * (2 * b.span - 1) + b.span - 1 - i;
+                    for (s, &bv) in row[..n].iter_mut().zip(&b.values[from..from + n]) {
+                        *s += bv;
+                    }
+                }
+                let max = max(&row[..n]);
+                for s in row.iter_mut() {
+                    *s = exp(*s - max);
+                }
+                row[n..].fill(0.0);
+                inv[r] = 1.0 / super::layer_norm::sum(row);
             }
-            scores[n..].fill(0.0);
-            let inv = 1.0 / super::layer_norm::sum(&scores);
-            let values = &seq[2 * hidden + h * d..];
-            let ctx = &mut out_row[h * d..(h + 1) * d];
-            match d {
-                32 => weighted_sum::<32>(&scores[..n], inv, values, stride, ctx),
-                64 => weighted_sum::<64>(&scores[..n], inv, values, stride, ctx),
+            let ctx_rows = &mut out_rows[g..g + count];
+            match (d, count) {
+                (32, ROWS) => weighted_sum_rows::<32, ROWS>(&scores, width, n, inv, values, stride, ctx_rows, h),
+                (64, ROWS) => weighted_sum_rows::<64, ROWS>(&scores, width, n, inv, values, stride, ctx_rows, h),
                 _ => {
-                    ctx.fill(0.0);
-                    for (j, &p) in scores[..n].iter().enumerate() {
-                        for (o, &v) in ctx.iter_mut().zip(&values[j * stride..j * stride + d]) {
-                            *o = (p * inv).mul_add(v, *o);
+                    for (r, out_row) in ctx_rows.iter_mut().enumerate() {
+                        let p = &scores[r * width..r * width + n];
+                        let ctx = &mut out_row[h * d..(h + 1) * d];
+                        ctx.fill(0.0);
+                        for (j, &pj) in p.iter().enumerate() {
+                            for (o, &v) in ctx.iter_mut().zip(&values[j * stride..j * stride + d]) {
+                                *o = (pj * inv[r]).mul_add(v, *o);
+                            }
                         }
                     }
                 }
             }
+            g += count;
         }
     }
 }
 
-/// `scores[j] = q · k_j` for all `width` (a multiple of 16) keys, `keys_t` holding them
-/// transposed (`q.len() × width`). Sixteen keys at a time in registers, the key dimensions
-/// split over four accumulators so that multiply-adds do not wait on each other.
+/// `scores[r × width + j] = q_r · k_j` for `R` queries and all `width` (a multiple of 16) keys,
+/// `keys_t` holding the keys transposed (`d × width`). Sixteen keys at a time in registers; each
+/// key load feeds `R` multiply-adds.
 #[inline(always)]
-fn query_scores(q: &[f32], keys_t: &[f32], width: usize, scores: &mut [f32]) {
-    let d = q.len();
-    for (block, out) in scores.chunks_exact_mut(16).enumerate() {
+fn query_scores_rows<const R: usize>(q: [&[f32]; R], keys_t: &[f32], width: usize, scores: &mut [f32]) {
+    let d = q[0].len();
+    for block in 0..width / 16 {
         let key = |c: usize| -> &[f32] { &keys_t[c * width + block * 16..c * width + block * 16 + 16] };
-        let (mut a0, mut a1, mut a2, mut a3) = ([0f32; 16], [0f32; 16], [0f32; 16], [0f32; 16]);
+        let mut acc = [[0f32; 16]; R];
+        let mut acc2 = [[0f32; 16]; R];
         let mut c = 0;
-        while c + 4 <= d {
-            multiply_add(&mut a0, q[c], key(c));
-            multiply_add(&mut a1, q[c + 1], key(c + 1));
-            multiply_add(&mut a2, q[c + 2], key(c + 2));
-            multiply_add(&mut a3, q[c + 3], key(c + 3));
-            c += 4;
+        // Two dimensions per step into separate accumulators: 2·R independent chains.
+        while c + 2 <= d {
+            let (k0, k1) = (key(c), key(c + 1));
+            for r in 0..R {
+                multiply_add(&mut acc[r], q[r][c], k0);
+                multiply_add(&mut acc2[r], q[r][c + 1], k1);
+            }
+            c += 2;
         }
-        while c < d {
-            multiply_add(&mut a0, q[c], key(c));
-            c += 1;
+        if c < d {
+            let k0 = key(c);
+            for r in 0..R {
+                multiply_add(&mut acc[r], q[r][c], k0);
+            }
         }
-        for (l, o) in out.iter_mut().enumerate() {
-            *o = (a0[l] + a1[l]) + (a2[l] + a3[l]);
+        for r in 0..R {
+            let out = &mut scores[r * width + block * 16..r * width + block * 16 + 16];
+            for (l, o) in out.iter_mut().enumerate() {
+                *o = acc[r][l] + acc2[r][l];
+            }
         }
     }
 }
@@ -189,18 +221,34 @@ fn multiply_add(acc: &mut [f32; 16], x: f32, k: &[f32]) {
     }
 }
 
-/// `ctx = Σ_j (p_j · scale) · v_j` for a head of `D` dimensions, `v_j` at `values[j × stride..]`,
-/// accumulated in registers.
+/// For `R` query rows at once: `ctx_r = Σ_j (p_rj · inv_r) · v_j` over the first `n` keys for a
+/// head of `D` dimensions (`p` rows `width` apart, `v_j` at `values[j × stride..]`), written to
+/// head `h` of each output row. Each value load feeds `R` multiply-adds.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn weighted_sum<const D: usize>(p: &[f32], scale: f32, values: &[f32], stride: usize, ctx: &mut [f32]) {
-    let mut acc = [0f32; D];
-    for (j, &pj) in p.iter().enumerate() {
-        let w = pj * scale;
-        for (a, &v) in acc.iter_mut().zip(&values[j * stride..j * stride + D]) {
-            *a = w.mul_add(v, *a);
+fn weighted_sum_rows<const D: usize, const R: usize>(
+    p: &[f32],
+    width: usize,
+    n: usize,
+    inv: [f32; R],
+    values: &[f32],
+    stride: usize,
+    out: &mut [&mut [f32]],
+    h: usize,
+) {
+    let mut acc = [[0f32; D]; R];
+    for j in 0..n {
+        let v = &values[j * stride..j * stride + D];
+        for r in 0..R {
+            let w = p[r * width + j] * inv[r];
+            for (a, &vv) in acc[r].iter_mut().zip(v) {
+                *a = w.mul_add(vv, *a);
+            }
         }
     }
-    ctx.copy_from_slice(&acc);
+    for (r, row) in out.iter_mut().enumerate() {
+        row[h * D..(h + 1) * D].copy_from_slice(&acc[r]);
+    }
 }
 
 /// The largest value of `x` (not empty), in sixteen lanes so that the loop vectorises.
@@ -258,9 +306,13 @@ mod tests {
 
     #[test]
     fn matches_the_definition() {
-        for (lengths, heads, hidden) in
-            [(vec![1], 1, 7), (vec![5, 1, 13], 2, 16), (vec![37], 12, 384), (vec![3, 70, 9, 40], 4, 64)]
-        {
+        for (lengths, heads, hidden) in [
+            (vec![1], 1, 7),
+            (vec![5, 1, 13], 2, 16),
+            (vec![37], 12, 384),
+            (vec![3, 70, 9, 40], 4, 64),
+            (vec![19, 6], 2, 128),
+        ] {
             let tokens: usize = lengths.iter().sum();
             let qkv: Vec<f32> = random(tokens * 3 * hidden, 7).iter().map(|v| v * 2.0).collect();
             let mut out = vec![f32::NAN; tokens * hidden];
