@@ -179,6 +179,8 @@ pub(crate) struct Inner {
     pub files: Mutex<Files>,
     /// Bytes of all live log files (the active one and any not yet folded).
     pub wal_bytes: AtomicU64,
+    /// Groups written (one fsync each), to check that group commit groups.
+    wal_syncs: AtomicU64,
     /// Serializes flushes, compactions and dropping.
     pub maintenance: Mutex<()>,
     pub maintenance_running: AtomicBool,
@@ -222,6 +224,7 @@ impl Collection {
                 writer: Mutex::new(writer),
                 files: Mutex::new(files),
                 wal_bytes: AtomicU64::new(wal_bytes),
+                wal_syncs: AtomicU64::new(0),
                 maintenance: Mutex::new(()),
                 maintenance_running: AtomicBool::new(false),
                 maintenance_error: Mutex::new(None),
@@ -356,6 +359,7 @@ impl Collection {
             return refuse(&|| StoreError::io(&path, std::io::Error::new(e.kind(), e.to_string())));
         }
         writer.len += bytes.len() as u64;
+        self.inner.wal_syncs.fetch_add(1, Ordering::Relaxed);
         self.inner.wal_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let mut state = write_lock(&self.inner.state);
         group
@@ -463,5 +467,50 @@ impl Collection {
         if let Some(handle) = handle {
             let _ = handle.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ember_core::Similarity;
+    use serde_json::Map;
+
+    use super::*;
+    use crate::config::{IndexKind, Precision};
+    use crate::store::Store;
+
+    #[test]
+    fn concurrent_writers_share_fsyncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let config = CollectionConfig {
+            model_id: "m".into(),
+            dimension: 2,
+            distance: Similarity::Dot,
+            precision: Precision::Float32,
+            index: IndexKind::Flat,
+        };
+        let c = store.create_collection("c", config).unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|t| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let doc = Document {
+                            id: format!("{t}-{i}"),
+                            text: String::new(),
+                            vector: vec![1.0, 0.0],
+                            metadata: Map::new(),
+                        };
+                        c.upsert(vec![doc]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        writers.into_iter().for_each(|w| w.join().unwrap());
+        assert_eq!(c.len(), 400);
+        let syncs = c.inner.wal_syncs.load(Ordering::Relaxed);
+        assert!(syncs < 400, "400 writes took {syncs} fsyncs: no group was shared");
+        assert!(lock(&c.inner.queue).done.is_empty() && lock(&c.inner.queue).pending.is_empty());
     }
 }
