@@ -1,5 +1,7 @@
 //! Many readers, one writer: every read sees whole batches only.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions unwrap too
+
 mod common;
 
 use std::collections::HashMap;

@@ -1,5 +1,7 @@
 //! Opening after damage: torn tails are dropped, everything else is an error naming the file.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions unwrap too
+
 mod common;
 
 use std::fs::{self, OpenOptions};

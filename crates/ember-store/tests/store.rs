@@ -1,5 +1,7 @@
 //! The store's API contract: collections, documents, search, filters, compaction.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions unwrap too
+
 mod common;
 
 use common::{collection_dir, config, doc, files_with, meta, vector};
