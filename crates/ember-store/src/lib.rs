@@ -50,3 +50,16 @@ pub use error::StoreError;
 pub use filter::{Filter, FilterError};
 pub use format::{FORMAT_VERSION, MAX_RECORD_BYTES};
 pub use store::Store;
+
+#[cfg(test)]
+mod tests {
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_and_errors_cross_threads() {
+        send_sync::<crate::Store>();
+        send_sync::<crate::Collection>();
+        send_sync::<crate::Filter>();
+        send_sync::<crate::StoreError>();
+    }
+}
