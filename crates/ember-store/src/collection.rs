@@ -375,7 +375,7 @@ impl Collection {
     pub fn get(&self, id: &str) -> Result<Option<Document>, StoreError> {
         self.check_live()?;
         let state = read_lock(&self.inner.state);
-        Ok(state.ids.get(id).and_then(|&pid| state.docs[pid].as_deref().cloned()))
+        Ok(state.ids.get(id).and_then(|&pid| state.docs.get(pid)?.as_deref().cloned()))
     }
 
     /// The `k` documents most similar to `query` among those matching `filter`, best first. The
