@@ -4,12 +4,10 @@
 use std::iter;
 use std::ops::Range;
 
-use unicode_segmentation::UnicodeSegmentation;
-
 use crate::boundaries::{Boundaries, Level, STRUCTURAL};
 use crate::estimate::Estimator;
 use crate::markdown::{self, Section};
-use crate::span::{is_grapheme_boundary, skip_ws, trim_end, CharCursor};
+use crate::span::{grapheme_boundaries_after, is_grapheme_boundary, skip_ws, trim_end, CharCursor};
 use crate::{ChunkConfig, ChunkError, TextFormat, TokenCounter};
 
 /// A piece of the source, ready to embed.
@@ -235,7 +233,7 @@ impl<C: TokenCounter> SectionWalk<'_, C> {
                     .chain(iter::once(limit)),
             ),
             None => Box::new(
-                text[after..limit].grapheme_indices(true).skip(1).map(move |(i, _)| after + i).chain(iter::once(limit)),
+                grapheme_boundaries_after(text, after).take_while(move |&p| p < limit).chain(iter::once(limit)),
             ),
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Cutting asks "how many tokens between here and there?" many times per chunk; re-tokenizing each
 //! candidate span would be quadratic. The estimate comes from the section's tokens (counting the
-//! token starts inside the span) or, for counters without offsets, from per-word counts summed
+//! tokens that intersect the span) or, for counters without offsets, from per-word counts summed
 //! with prefix sums. Token counts of concatenations can differ slightly from the sum of their
 //! parts, so the chunker checks every chunk it keeps with the real counter.
 
@@ -12,14 +12,15 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use crate::TokenCounter;
 
-/// Words longer than this are cut into several atoms (at word-segment boundaries), so that
-/// counting part of an atom stays cheap.
+/// Runs without whitespace longer than this are cut into several atoms (at word-segment
+/// boundaries, and inside a longer segment at char boundaries), so that counting part of an atom
+/// stays cheap. The price: a token cut apart at an atom boundary may count twice.
 const MAX_ATOM_BYTES: usize = 64;
 
 #[derive(Debug)]
 pub(crate) enum Estimator {
-    /// Sorted start positions (in the source) of the section's tokens.
-    Tokens(Vec<usize>),
+    /// Start and end positions (in the source) of the section's tokens, each list sorted.
+    Tokens { starts: Vec<usize>, ends: Vec<usize> },
     /// Starts (in the source) of the section's atoms, whitespace runs and non-whitespace runs,
     /// followed by the section end; `prefix[k]` is the count of atoms `0..k`.
     Atoms { starts: Vec<usize>, prefix: Vec<usize> },
@@ -29,15 +30,18 @@ impl Estimator {
     /// From the counter's token offsets in `text[base..]`.
     pub(crate) fn from_offsets(base: usize, offsets: &[Range<usize>]) -> Self {
         let mut starts: Vec<usize> = offsets.iter().map(|r| base + r.start).collect();
+        // A zero-width token counts where it starts.
+        let mut ends: Vec<usize> = offsets.iter().map(|r| base + r.end.max(r.start + 1)).collect();
         starts.sort_unstable();
-        Estimator::Tokens(starts)
+        ends.sort_unstable();
+        Estimator::Tokens { starts, ends }
     }
 
     /// Counts every non-whitespace atom of `text[range]` once.
     pub(crate) fn from_atoms(text: &str, range: Range<usize>, counter: &impl TokenCounter) -> Self {
         let mut atoms: Vec<(usize, bool)> = Vec::new(); // (start, is whitespace)
         let mut current_len = 0;
-        for (i, seg) in text[range.clone()].split_word_bound_indices() {
+        for (i, seg) in text[range.clone()].split_word_bound_indices().flat_map(|(i, seg)| pieces(i, seg)) {
             let start = range.start + i;
             let space = seg.chars().all(char::is_whitespace);
             match atoms.last() {
@@ -71,7 +75,7 @@ impl Estimator {
     /// The token starts, when the estimate comes from the counter's offsets.
     pub(crate) fn token_starts(&self) -> Option<&[usize]> {
         match self {
-            Estimator::Tokens(starts) => Some(starts),
+            Estimator::Tokens { starts, .. } => Some(starts),
             Estimator::Atoms { .. } => None,
         }
     }
@@ -82,7 +86,11 @@ impl Estimator {
             return 0;
         }
         match self {
-            Estimator::Tokens(starts) => starts.partition_point(|&s| s < b) - starts.partition_point(|&s| s < a),
+            // Tokens that start before `b` and end after `a`: a span that begins inside a token
+            // counts it, as the counter would count the token's remaining piece.
+            Estimator::Tokens { starts, ends } => {
+                starts.partition_point(|&s| s < b).saturating_sub(ends.partition_point(|&e| e <= a))
+            }
             Estimator::Atoms { starts, prefix } => {
                 let i = starts.partition_point(|&s| s < a);
                 let j = starts.partition_point(|&s| s <= b).saturating_sub(1);
@@ -97,6 +105,27 @@ impl Estimator {
     }
 }
 
+/// A word segment at offset `i`, cut at char boundaries into pieces of at most
+/// `MAX_ATOM_BYTES` (or one char, if longer).
+fn pieces(i: usize, seg: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut rest = (i, seg);
+    std::iter::from_fn(move || {
+        let (at, s) = rest;
+        if s.is_empty() {
+            return None;
+        }
+        let mut cut = s.len().min(MAX_ATOM_BYTES);
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if cut == 0 {
+            cut = s.chars().next().map_or(s.len(), char::len_utf8);
+        }
+        rest = (at + cut, &s[cut..]);
+        Some((at, &s[..cut]))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,9 +136,10 @@ mod tests {
         let text = "aa bb cc";
         let e = Estimator::from_offsets(0, &WhitespaceCounter.offsets(text).unwrap());
         assert_eq!(e.estimate(text, &WhitespaceCounter, 0, 8), 3);
-        // Tokens are counted where they start: `a` of the first word is not.
-        assert_eq!(e.estimate(text, &WhitespaceCounter, 1, 6), 1);
+        // A span that starts or ends inside a token counts it.
+        assert_eq!(e.estimate(text, &WhitespaceCounter, 1, 6), 2);
         assert_eq!(e.estimate(text, &WhitespaceCounter, 3, 7), 2);
+        assert_eq!(e.estimate(text, &WhitespaceCounter, 2, 3), 0);
         assert_eq!(e.estimate(text, &WhitespaceCounter, 3, 3), 0);
     }
 
@@ -136,5 +166,13 @@ mod tests {
         };
         assert!(starts.len() > 4, "{starts:?}");
         assert_eq!(*prefix.last().unwrap(), 154);
+        // One word segment of 1,000 bytes.
+        let text = "ä".repeat(500);
+        let Estimator::Atoms { starts, prefix } = Estimator::from_atoms(&text, 0..text.len(), &CharCounter) else {
+            unreachable!()
+        };
+        assert_eq!(starts.len(), 1000usize.div_ceil(64) + 1);
+        assert!(starts.windows(2).all(|w| w[1] - w[0] <= 64 && text.is_char_boundary(w[0])));
+        assert_eq!(*prefix.last().unwrap(), 500);
     }
 }

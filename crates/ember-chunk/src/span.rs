@@ -1,6 +1,8 @@
 //! Byte positions in the source: whitespace skipping, trimming, grapheme boundaries, and the
 //! byte-to-char offset conversion.
 
+use std::iter;
+
 use unicode_segmentation::GraphemeCursor;
 
 /// The first position `>= pos` (and `<= end`) that is not whitespace.
@@ -15,6 +17,13 @@ pub(crate) fn trim_end(text: &str, start: usize, end: usize) -> usize {
 
 pub(crate) fn is_grapheme_boundary(text: &str, pos: usize) -> bool {
     text.is_char_boundary(pos) && GraphemeCursor::new(pos, text.len(), true).is_boundary(text, 0).unwrap_or(false)
+}
+
+/// The grapheme boundaries after `pos`, in order, judged with the whole text as context (a
+/// substring's own segmentation can differ: flags and emoji sequences depend on what precedes).
+pub(crate) fn grapheme_boundaries_after(text: &str, pos: usize) -> impl Iterator<Item = usize> + '_ {
+    let mut cursor = GraphemeCursor::new(pos, text.len(), true);
+    iter::from_fn(move || cursor.next_boundary(text, 0).ok().flatten())
 }
 
 /// Converts increasing byte offsets to char offsets in one pass over the text.
@@ -66,6 +75,11 @@ mod tests {
         assert!(is_grapheme_boundary(t, 3));
         assert!(!is_grapheme_boundary(t, 7));
         assert!(!is_grapheme_boundary(t, 8));
+        assert_eq!(grapheme_boundaries_after(t, 0).collect::<Vec<_>>(), [3, 14]);
+        assert_eq!(grapheme_boundaries_after(t, 7).collect::<Vec<_>>(), [14]);
+        // Flags pair regional indicators from the start of the text.
+        let flags = "🇫🇷🇯🇵";
+        assert_eq!(grapheme_boundaries_after(flags, 4).collect::<Vec<_>>(), [8, 16]);
         let mut cursor = CharCursor::new(t);
         assert_eq!(cursor.char_offset(3), 2);
         assert_eq!(cursor.char_offset(t.len()), 5);
