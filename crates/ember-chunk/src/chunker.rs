@@ -37,7 +37,7 @@ pub struct Chunk {
 /// With `overlap_tokens > 0`, the next chunk of a section starts inside the previous one: at the
 /// coarsest boundary whose tail holds between half and all of `overlap_tokens` (estimated), else at
 /// the word (or, in a cut-up word, token) boundary with the largest tail within `overlap_tokens`.
-/// The overlap is dropped when repeating it would force cutting a word that fits on its own.
+/// The overlap is dropped when repeating it would force cutting a whole word that fits on its own.
 ///
 /// Each section is tokenized once (with offsets where the counter has them) to estimate the count
 /// of any span; every chunk kept is then counted for real, and a chunk over budget backs off to a
@@ -174,11 +174,18 @@ impl<C: TokenCounter> SectionWalk<'_, C> {
             if let Some(cut) = self.cut_structural(b, next) {
                 return (b, cut);
             }
+            // Inside a word that is being cut up anyway, keep cutting with the overlap.
+            let words = self.bounds.get(Level::Word);
+            if prev.level == Level::Token && words.binary_search(&next).is_err() {
+                if let Some(cut) = self.cut_token(b, next) {
+                    return (b, cut);
+                }
+            }
         }
         if let Some(cut) = self.cut_structural(next, next) {
             return (next, cut);
         }
-        // The word at `next` is over budget on its own: it is cut anyway, with the overlap if any.
+        // The word at `next` is over budget on its own: it is cut, with the overlap if any.
         if let Some(b) = overlap_start {
             if let Some(cut) = self.cut_token(b, next) {
                 return (b, cut);

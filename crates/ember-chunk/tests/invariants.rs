@@ -1,4 +1,5 @@
 //! The invariants over many documents, budgets, overlaps, formats and counters.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Test support: the invariants every chunking must satisfy, sample documents, counters.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::cell::Cell;
 use std::ops::Range;
@@ -143,8 +143,14 @@ Combining: e\u{301}e\u{301}e\u{301} and 🏳️‍🌈🏳️‍🌈 done.";
 pub const CRLF: &str = "First line.\r\nSecond line, same paragraph.\r\n\r\nNew paragraph here.\r\n\
 # Heading\r\n\r\nBody under the heading. Two sentences.\r\n";
 
+/// One word of 1,800 letters (WordPiece makes it a single `[UNK]`, SentencePiece ~600 tokens).
 pub fn giant_word() -> String {
     "pneumonoultramicroscopicsilicovolcanoconiosis".repeat(40)
+}
+
+/// 800 punctuation characters without a word boundary: 800 WordPiece tokens.
+pub fn giant_rule() -> String {
+    "-=".repeat(400)
 }
 
 /// The sample documents of the invariant tests, with a name.
@@ -157,6 +163,7 @@ pub fn documents() -> Vec<(&'static str, String)> {
         ("crlf", CRLF.to_string()),
         ("giant word", giant_word()),
         ("giant word in text", format!("Before it. {} After it.\n\nNext paragraph.", giant_word())),
+        ("giant rule", format!("Above.\n{}\nBelow.", giant_rule())),
         ("empty", String::new()),
         ("whitespace only", " \n\t\r\n  \u{3000}\n".to_string()),
         ("single char", "x".to_string()),
@@ -164,21 +171,29 @@ pub fn documents() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The all-MiniLM-L6-v2 tokenizer fetched by `scripts/fetch-models.sh`. Missing, it fails the
-/// test: never a silent skip.
+/// The all-MiniLM-L6-v2 tokenizer (WordPiece) fetched by `scripts/fetch-models.sh`.
 pub fn minilm() -> TokenizerCounter {
+    test_tokenizer("all-MiniLM-L6-v2", "minilm")
+}
+
+/// The XLM-R tokenizer (SentencePiece Unigram, counts depend on context) fetched by
+/// `scripts/fetch-models.sh`.
+pub fn xlmr() -> TokenizerCounter {
+    test_tokenizer("xlmr-tokenizer", "xlmr-tokenizer")
+}
+
+/// `tokenizer.json` of a test model under `$EMBER_MODELS_DIR` (default
+/// `$HOME/.cache/ember-test-models`). Missing, it fails the test: never a silent skip.
+fn test_tokenizer(dir: &str, fetch_key: &str) -> TokenizerCounter {
     let base = std::env::var_os("EMBER_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(std::env::var("HOME").expect("HOME is not set")).join(".cache/ember-test-models")
     });
-    let path = base.join("all-MiniLM-L6-v2/tokenizer.json");
+    let path = base.join(dir).join("tokenizer.json");
     if !path.exists() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "CI: the test tokenizer {} is missing; the CI setup must run scripts/fetch-models.sh",
-                path.display()
-            );
+            panic!("CI: the test tokenizer {} is missing; CI must run `bash scripts/fetch-models.sh`", path.display());
         }
-        panic!("the test tokenizer {} is missing: run `bash scripts/fetch-models.sh minilm`", path.display());
+        panic!("the test tokenizer {} is missing: run `bash scripts/fetch-models.sh {fetch_key}`", path.display());
     }
     TokenizerCounter::from_file(&path).unwrap()
 }
