@@ -2,7 +2,8 @@
 //!
 //! Only what chunking needs is parsed: ATX headings (`## Title ##`, up to three spaces of indent),
 //! setext headings (a one-line paragraph underlined with `===` or `---`), and fenced code blocks
-//! (```` ``` ```` / `~~~`), inside which `# comment` is code, not a heading.
+//! (```` ``` ```` / `~~~`) and YAML front matter, inside which `# comment` or `key: value` over
+//! `---` is not a heading.
 
 use std::ops::Range;
 
@@ -132,7 +133,13 @@ fn headings(text: &str) -> Vec<Heading> {
     let mut paragraph_first: Option<(usize, &str)> = None;
     // Whether the next non-blank line starts a paragraph.
     let mut at_paragraph_start = true;
+    // YAML front matter (`---` on the first line, to `---` or `...`) holds no headings.
+    let mut front_matter = text.lines().next().is_some_and(|l| l.trim_end() == "---");
     for (start, line) in lines(text) {
+        if front_matter {
+            front_matter = start == 0 || !matches!(line.trim_end(), "---" | "...");
+            continue;
+        }
         let candidate = paragraph_first.take();
         let Some(content) = unindented(line) else {
             at_paragraph_start = false;
@@ -226,6 +233,17 @@ mod tests {
         assert_eq!(got[0].1, vec!["Title"]);
         assert!(got[0].0.contains("# not a heading") && got[0].0.contains("line two\n---\n"));
         assert_eq!(got[1], ("Sub\n---\ntext\n", vec!["Title".to_string(), "Sub".to_string()]));
+    }
+
+    #[test]
+    fn front_matter_is_preamble() {
+        let text = "---\ntitle: x\n---\n# Real\nbody\n";
+        let got = summary(text);
+        assert_eq!(got[0], ("---\ntitle: x\n---\n", vec![]));
+        assert_eq!(got[1], ("# Real\nbody\n", vec!["Real".to_string()]));
+        // Without front matter the same lines make a setext heading.
+        let got = summary("title: x\n---\nbody\n");
+        assert_eq!(got, [("title: x\n---\nbody\n", vec!["title: x".to_string()])]);
     }
 
     #[test]
