@@ -94,6 +94,8 @@ impl<C: TokenCounter> Chunker<C> {
         if start >= end {
             return Vec::new();
         }
+        // One pass of the counter over the section: its count, and the estimator if it is too long.
+        // (`offsets(..).len() == count(..)` is the counter's contract.)
         let whole = &text[start..end];
         let estimator = match self.counter.offsets(whole) {
             Some(offsets) if offsets.len() <= budget => return vec![(start..end, offsets.len())],
@@ -106,14 +108,15 @@ impl<C: TokenCounter> Chunker<C> {
                 Estimator::from_atoms(text, start..end, &self.counter)
             }
         };
+        let body_start = section.body_start.max(start);
         let walk = SectionWalk {
             text,
             counter: &self.counter,
             budget,
             overlap: self.config.overlap_tokens,
             end,
-            body_start: section.body_start.max(start),
-            bounds: Boundaries::new(text, start..end, section.body_start.max(start)),
+            body_start,
+            bounds: Boundaries::new(text, start..end, body_start),
             estimator,
         };
         walk.run(start)
