@@ -6,6 +6,7 @@ mod cmd;
 mod input;
 mod model_source;
 mod output;
+mod store_source;
 
 /// ember — local embeddings equal to sentence-transformers, and fast.
 #[derive(Debug, Parser)]
@@ -28,6 +29,19 @@ enum Command {
         #[command(subcommand)]
         command: cmd::models::ModelsCommand,
     },
+    /// Read files (.txt, .md, .jsonl), chunk, embed and store them in a collection.
+    Ingest(cmd::ingest::IngestArgs),
+    /// Search a collection.
+    Search(cmd::search::SearchArgs),
+    /// List, inspect or drop collections.
+    Collections {
+        #[command(subcommand)]
+        command: cmd::collections::CollectionsCommand,
+    },
+    /// Print one stored document.
+    Get(cmd::get::GetArgs),
+    /// Delete documents by id.
+    Delete(cmd::delete::DeleteArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -43,6 +57,11 @@ fn main() -> std::process::ExitCode {
         Command::Similarity(args) => cmd::similarity::run(args),
         Command::Models { command } => cmd::models::run(command),
         Command::Bench { command } => cmd::bench::run(command),
+        Command::Ingest(args) => cmd::ingest::run(args),
+        Command::Search(args) => cmd::search::run(args),
+        Command::Collections { command } => cmd::collections::run(command),
+        Command::Get(args) => cmd::get::run(args),
+        Command::Delete(args) => cmd::delete::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -127,8 +127,23 @@ impl TokenCount {
     /// How many tokens `text` becomes (0 if the tokenizer rejects it, which its models do not do
     /// for valid UTF-8).
     pub fn count(&self, text: &str) -> usize {
-        let enc =
-            if self.lowercase { self.inner.encode(text.to_lowercase(), false) } else { self.inner.encode(text, false) };
-        enc.map_or(0, |e| e.get_ids().len())
+        let enc = if self.lowercase {
+            self.inner.encode_fast(text.to_lowercase(), false)
+        } else {
+            self.inner.encode_fast(text, false)
+        };
+        // A text the tokenizer cannot encode counts as its length in bytes (more than any
+        // tokenizer makes of it), so a chunker keeps cutting it rather than overflowing the model.
+        enc.map_or(text.len(), |e| e.len())
+    }
+
+    /// The byte range in `text` of each counted token, when they map back onto `text` (not when
+    /// the model lowercases first, which can change byte lengths).
+    pub fn offsets(&self, text: &str) -> Option<Vec<std::ops::Range<usize>>> {
+        if self.lowercase {
+            return None;
+        }
+        let enc = self.inner.encode(text, false).ok()?;
+        Some(enc.get_offsets().iter().map(|&(s, e)| s..e).collect())
     }
 }

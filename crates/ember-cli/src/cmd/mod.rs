@@ -1,7 +1,12 @@
 //! One file per subcommand.
 
 pub mod bench;
+pub mod collections;
+pub mod delete;
 pub mod embed;
 pub mod eval;
+pub mod get;
+pub mod ingest;
 pub mod models;
+pub mod search;
 pub mod similarity;

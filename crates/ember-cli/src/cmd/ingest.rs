@@ -1,0 +1,144 @@
+//! `ember ingest PATH --collection NAME`: read files, chunk them with the model's tokenizer,
+//! embed and store them durably; re-runs skip unchanged documents.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use ember_chunk::TokenCounter;
+use ember_engine::{ingest, open_or_create, read_sources, IngestOptions, IngestProgress};
+use ember_models::TokenCount;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::model_source::{self, ModelArgs, DEFAULT_MODEL};
+use crate::store_source::{stable_model_ref, StoreArgs};
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// A file or directory (.txt, .md, .jsonl with `id`/`text` and metadata fields).
+    pub path: PathBuf,
+    /// The collection to write to (created on first use).
+    #[arg(long, short = 'c')]
+    pub collection: String,
+    /// Model (local directory, hub id or alias); an existing collection keeps its own.
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+    #[arg(long, default_value = "main")]
+    pub revision: String,
+    /// Token budget per chunk (default: the model's max length minus its special tokens).
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
+    /// Tokens repeated between consecutive chunks.
+    #[arg(long, default_value_t = 0)]
+    pub overlap: usize,
+    /// Chunks embedded and committed per batch.
+    #[arg(long, default_value_t = 128)]
+    pub batch_chunks: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// The model's tokenizer as the chunker's budget unit.
+struct ModelTokens(TokenCount);
+
+impl TokenCounter for ModelTokens {
+    fn count(&self, text: &str) -> usize {
+        self.0.count(text)
+    }
+    fn offsets(&self, text: &str) -> Option<Vec<std::ops::Range<usize>>> {
+        self.0.offsets(text)
+    }
+}
+
+pub fn run(args: IngestArgs) -> anyhow::Result<()> {
+    let store = args.store.open()?;
+    let existing = store.collection(&args.collection).ok().map(|c| c.info().config.model_id.clone());
+    let model_ref = match (&args.model, existing) {
+        (Some(m), _) => stable_model_ref(m),
+        (None, Some(stored)) => stored,
+        (None, None) => DEFAULT_MODEL.to_string(),
+    };
+    let scan = read_sources(&args.path)?;
+    for w in &scan.warnings {
+        eprintln!("warning: {w}");
+    }
+    let model = model_source::load(&ModelArgs { model: model_ref, revision: args.revision.clone() })?;
+    let collection = open_or_create(&store, &args.collection, &model)?;
+    let counter = ModelTokens(model.token_count()?);
+    // [CLS] and [SEP] (or <s> and </s>) take two of the model's positions.
+    let max_tokens = args.max_tokens.unwrap_or_else(|| model.max_seq_length().saturating_sub(2).max(1));
+    let options = IngestOptions { max_tokens, overlap_tokens: args.overlap, batch_chunks: args.batch_chunks };
+    let bar = if std::io::stderr().is_terminal() && !args.json {
+        let bar = ProgressBar::new(scan.documents.iter().map(|d| d.text.len() as u64).sum());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} [{elapsed_precise}, eta {eta}]")
+                .context("progress bar template")?,
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let mut on_progress = |p: &IngestProgress| {
+        if let Some(bar) = &bar {
+            bar.set_position(p.bytes_done as u64);
+            bar.set_message(format!(
+                "{}/{} documents, {} chunks",
+                p.documents_done, p.documents_total, p.chunks_written
+            ));
+        }
+    };
+    let report = ingest(&collection, &model, &counter, &scan.documents, &options, &mut on_progress)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for id in &report.duplicate_ids {
+        eprintln!("warning: document id '{id}' appears more than once; only the first was ingested");
+    }
+    let info = collection.info();
+    if args.json {
+        let json = serde_json::json!({
+            "collection": info.name,
+            "documents": report.documents,
+            "added": report.added,
+            "replaced": report.replaced,
+            "unchanged": report.unchanged,
+            "chunks_written": report.chunks_written,
+            "chunks_deleted": report.chunks_deleted,
+            "skipped_files": scan.warnings.len(),
+            "tokens": report.tokens,
+            "truncated": report.truncated,
+            "bytes": report.bytes,
+            "seconds": report.total_seconds,
+            "embed_seconds": report.embed_seconds,
+            "store_seconds": report.store_seconds,
+            "chunk_seconds": report.chunk_seconds,
+            "count": info.count,
+        });
+        println!("{json}");
+    } else {
+        let secs = report.total_seconds.max(1e-9);
+        eprintln!(
+            "{}: {} documents ({} added, {} replaced, {} unchanged), {} chunks written, {} deleted, \
+             {} now stored; {:.1} docs/s, {:.2} MB/s, {:.0}% of the time embedding",
+            info.name,
+            report.documents,
+            report.added,
+            report.replaced,
+            report.unchanged,
+            report.chunks_written,
+            report.chunks_deleted,
+            info.count,
+            report.documents as f64 / secs,
+            report.bytes as f64 / 1e6 / secs,
+            100.0 * report.embed_seconds / secs,
+        );
+        if report.truncated > 0 {
+            eprintln!("warning: {} chunks were longer than the model's limit and were truncated", report.truncated);
+        }
+    }
+    Ok(())
+}
