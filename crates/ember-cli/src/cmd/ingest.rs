@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use ember_chunk::TokenCounter;
-use ember_engine::{ingest, open_or_create, read_sources, IngestOptions, IngestProgress};
+use ember_engine::{ingest, open_or_create, read_sources, IngestOptions, IngestProgress, SourceScan};
 use ember_models::TokenCount;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -16,8 +16,9 @@ use crate::store_source::{stable_model_ref, StoreArgs};
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// A file or directory (.txt, .md, .jsonl with `id`/`text` and metadata fields).
-    pub path: PathBuf,
+    /// Files or directories (.txt, .md, .jsonl with `id`/`text` and metadata fields).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
     /// The collection to write to (created on first use).
     #[arg(long, short = 'c')]
     pub collection: String,
@@ -62,7 +63,13 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
         (None, Some(stored)) => stored,
         (None, None) => DEFAULT_MODEL.to_string(),
     };
-    let scan = read_sources(&args.path)?;
+    let mut scan = SourceScan::default();
+    for path in &args.paths {
+        let more = read_sources(path)?;
+        scan.documents.extend(more.documents);
+        scan.warnings.extend(more.warnings);
+        scan.unsupported_files += more.unsupported_files;
+    }
     for w in &scan.warnings {
         eprintln!("warning: {w}");
     }
