@@ -2,7 +2,9 @@
 //! oracle every approximate index is checked against.
 
 pub mod dense;
+pub mod distance;
 pub mod flat;
+mod random;
 pub mod topk;
 
 pub use dense::{DenseIndex, PointFilter};
