@@ -102,7 +102,7 @@ mod tests {
         idx.remove(9);
         idx.remove(42);
         assert_eq!(idx.len(), 9);
-        let even = |id: usize| id % 2 == 0;
+        let even = |id: usize| id.is_multiple_of(2);
         let hits = idx.search(&[1.0, 0.0], 3, Some(&even)).unwrap();
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![8, 6, 4]);
         idx.insert(3, &[100.0, 0.0]).unwrap();
