@@ -17,6 +17,7 @@ mod error;
 pub mod flat;
 pub mod hnsw;
 mod metric;
+pub mod quantized;
 mod random;
 #[cfg(test)]
 mod testdata;
@@ -26,4 +27,5 @@ pub use dense::{DenseIndex, PointFilter};
 pub use error::IndexError;
 pub use flat::FlatIndex;
 pub use hnsw::{HnswIndex, HnswParams};
+pub use quantized::{Quantization, QuantizedFlatIndex};
 pub use topk::{top_k, Scored};
