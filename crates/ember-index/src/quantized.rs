@@ -57,9 +57,14 @@ impl Quantization {
 
 #[derive(Debug)]
 enum Codec {
-    Binary { words: usize },
+    Binary {
+        words: usize,
+    },
     /// `lo` and `step` per dimension.
-    Int8 { lo: Vec<f32>, step: Vec<f32> },
+    Int8 {
+        lo: Vec<f32>,
+        step: Vec<f32>,
+    },
 }
 
 /// Buffers one search reuses (one per concurrent search, kept in a pool).
@@ -380,7 +385,10 @@ mod tests {
                 for q in &queries {
                     let got = idx.search(q, 10, None).unwrap();
                     let want = flat.search(q, 10, None).unwrap();
-                    assert_eq!(got.iter().map(|h| h.id).collect::<Vec<_>>(), want.iter().map(|h| h.id).collect::<Vec<_>>());
+                    assert_eq!(
+                        got.iter().map(|h| h.id).collect::<Vec<_>>(),
+                        want.iter().map(|h| h.id).collect::<Vec<_>>()
+                    );
                     for (g, w) in got.iter().zip(&want) {
                         assert!((g.score - w.score).abs() <= 1e-4 * w.score.abs().max(1.0), "{sim:?}");
                     }
@@ -402,7 +410,8 @@ mod tests {
         assert!(r8 >= 0.95, "int8 recall {r8}");
         assert!(r1 >= 0.9, "binary recall {r1}");
         assert!(r1 >= r1_low);
-        let (l2, l2_flat) = build(&points, Similarity::Euclidean, Quantization::int8_fitted(Similarity::Euclidean, &points), 4);
+        let (l2, l2_flat) =
+            build(&points, Similarity::Euclidean, Quantization::int8_fitted(Similarity::Euclidean, &points), 4);
         let r = mean_recall(&l2, &l2_flat, &queries, 2);
         eprintln!("int8 euclidean ×2 recall {r:.4}");
         assert!(r >= 0.95, "int8 euclidean recall {r}");

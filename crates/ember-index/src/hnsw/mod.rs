@@ -235,6 +235,13 @@ impl HnswIndex {
         &list[1..1 + list[0] as usize]
     }
 
+    #[inline(always)]
+    fn prefetch_links(&self, node: u32, level: usize) {
+        let (block, _) = self.block(node, level);
+        let list = if level == 0 { &self.links0[block..] } else { &self.upper[block..] };
+        crate::distance::prefetch(list, 1);
+    }
+
     /// Where the `[count, links…]` block of `node` on `level` starts (in `links0` for level 0,
     /// `upper` above), and its capacity.
     #[inline(always)]

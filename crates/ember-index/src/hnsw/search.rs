@@ -111,12 +111,17 @@ impl HnswIndex {
             if results.len() >= ef && results.peek().is_some_and(|w| c.dist > w.dist) {
                 break;
             }
+            // Start loading every unvisited neighbour's vector, and the link list of the node
+            // likely expanded next, before computing any distance.
             fresh.clear();
             for &n in self.links(c.node, level) {
                 if visited.insert(n) {
                     prefetch(self.vector(n), PREFETCH_LINES);
                     fresh.push(n);
                 }
+            }
+            if let Some(Reverse(next)) = candidates.peek() {
+                self.prefetch_links(next.node, level);
             }
             for &n in fresh.iter() {
                 let d = self.metric.distance(q, self.vector(n));
