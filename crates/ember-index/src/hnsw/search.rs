@@ -213,7 +213,8 @@ impl HnswIndex {
     /// from the filter's verdict on a fixed pseudo-random sample of nodes.
     fn scan_is_cheaper(&self, filter: PointFilter<'_>, ef: usize) -> bool {
         let live = self.node_of.len();
-        let threshold = self.params.full_scan_threshold.unwrap_or_else(|| ((4 * ef * live) as f64).sqrt() as usize);
+        let threshold =
+            self.params.full_scan_threshold.unwrap_or_else(|| (4.0 * ef as f64 * live as f64).sqrt() as usize);
         if live <= threshold {
             return true;
         }
