@@ -25,6 +25,11 @@ pub enum Isa {
     Avx512,
 }
 
+/// A kernel of a query `q` against chosen rows of a row-major matrix: `(q, data, rows, out)`
+/// writes the distance of `q` to row `rows[i]` (the `q.len()` values from `rows[i] · q.len()`)
+/// into `out[i]`.
+pub type RowsKernel = fn(&[f32], &[f32], &[u32], &mut [f32]);
+
 /// One implementation of every kernel, for one instruction set.
 #[derive(Debug, Clone, Copy)]
 pub struct Kernels {
@@ -41,6 +46,13 @@ pub struct Kernels {
     pub l2_sq: fn(&[f32], &[f32]) -> f32,
     /// `Σ |aᵢ - bᵢ|`.
     pub l1: fn(&[f32], &[f32]) -> f32,
+    /// [`Kernels::dot`] of `q` against rows `rows` of `data` (rows of `q.len()` values), into
+    /// `out`: one call per batch, so a graph search pays no call per neighbour.
+    pub dot_rows: RowsKernel,
+    /// [`Kernels::l2_sq`] of `q` against rows `rows` of `data`, into `out`.
+    pub l2_sq_rows: RowsKernel,
+    /// [`Kernels::l1`] of `q` against rows `rows` of `data`, into `out`.
+    pub l1_rows: RowsKernel,
     /// `Σ aᵢbᵢ` for a stored `f16` vector `a` and an `f32` query `b`.
     pub dot_f16: fn(&[f16], &[f32]) -> f32,
     /// `Σ (aᵢ - bᵢ)²` for a stored `f16` vector `a` and an `f32` query `b`.
@@ -83,6 +95,9 @@ impl Kernels {
         cosine: scalar::cosine,
         l2_sq: scalar::l2_sq,
         l1: scalar::l1,
+        dot_rows: scalar::dot_rows,
+        l2_sq_rows: scalar::l2_sq_rows,
+        l1_rows: scalar::l1_rows,
         dot_f16: scalar::dot_f16,
         l2_sq_f16: scalar::l2_sq_f16,
         dot_i8: scalar::dot_i8,
@@ -192,6 +207,26 @@ pub mod scalar {
         lanes_sum(a, b, |x, y| (x - y).abs())
     }
 
+    fn rows(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32], f: fn(&[f32], &[f32]) -> f32) {
+        let dim = q.len();
+        for (&r, o) in rows.iter().zip(out) {
+            let start = r as usize * dim;
+            *o = f(q, &data[start..start + dim]);
+        }
+    }
+
+    pub fn dot_rows(q: &[f32], data: &[f32], r: &[u32], out: &mut [f32]) {
+        rows(q, data, r, out, dot)
+    }
+
+    pub fn l2_sq_rows(q: &[f32], data: &[f32], r: &[u32], out: &mut [f32]) {
+        rows(q, data, r, out, l2_sq)
+    }
+
+    pub fn l1_rows(q: &[f32], data: &[f32], r: &[u32], out: &mut [f32]) {
+        rows(q, data, r, out, l1)
+    }
+
     pub fn dot_f16(a: &[f16], b: &[f32]) -> f32 {
         a.iter().zip(b).map(|(x, &y)| x.to_f32() * y).sum()
     }
@@ -269,6 +304,26 @@ mod tests {
                 let mut longer = b.clone();
                 longer.push(100.0);
                 assert_eq!((k.dot)(&a, &longer), (k.dot)(&a, &b), "{:?} n={n}", k.isa);
+            }
+        }
+    }
+
+    #[test]
+    fn row_kernels_equal_the_single_kernels() {
+        let mut rng = SplitMix64::new(4);
+        for k in all_kernels() {
+            for dim in [1, 7, 31, 384, 385] {
+                let data: Vec<f32> = (0..20 * dim).map(|_| rng.normal()).collect();
+                let q: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
+                let rows = [19u32, 0, 7, 7, 3];
+                let mut out = [0f32; 5];
+                let row = |r: u32| &data[r as usize * dim..(r as usize + 1) * dim];
+                for (many, one) in [(k.dot_rows, k.dot), (k.l2_sq_rows, k.l2_sq), (k.l1_rows, k.l1)] {
+                    many(&q, &data, &rows, &mut out);
+                    for (&r, &o) in rows.iter().zip(&out) {
+                        assert_eq!(o, one(&q, row(r)), "{:?} dim={dim}", k.isa);
+                    }
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use ember_core::Similarity;
 
-use crate::distance::Kernels;
+use crate::distance::{Kernels, RowsKernel};
 
 /// A distance (lower is closer) computed by one kernel, and how it maps back to the score the
 /// flat index reports for the same pair, so approximate and exact hits compare directly.
@@ -13,18 +13,19 @@ use crate::distance::Kernels;
 pub(crate) struct Metric {
     similarity: Similarity,
     kernel: fn(&[f32], &[f32]) -> f32,
+    rows_kernel: RowsKernel,
     sign: f32,
 }
 
 impl Metric {
     pub(crate) fn new(similarity: Similarity) -> Self {
         let k = Kernels::best();
-        let (kernel, sign) = match similarity {
-            Similarity::Cosine | Similarity::Dot => (k.dot, -1.0),
-            Similarity::Euclidean => (k.l2_sq, 1.0),
-            Similarity::Manhattan => (k.l1, 1.0),
+        let (kernel, rows_kernel, sign) = match similarity {
+            Similarity::Cosine | Similarity::Dot => (k.dot, k.dot_rows, -1.0),
+            Similarity::Euclidean => (k.l2_sq, k.l2_sq_rows, 1.0),
+            Similarity::Manhattan => (k.l1, k.l1_rows, 1.0),
         };
-        Metric { similarity, kernel, sign }
+        Metric { similarity, kernel, rows_kernel, sign }
     }
 
     pub(crate) fn similarity(&self) -> Similarity {
@@ -39,6 +40,15 @@ impl Metric {
     #[inline(always)]
     pub(crate) fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
         self.sign * (self.kernel)(a, b)
+    }
+
+    /// [`Metric::distance`] of `q` to rows `rows` of `data` (rows of `q.len()` values), into `out`.
+    #[inline]
+    pub(crate) fn distances(&self, q: &[f32], data: &[f32], rows: &[u32], out: &mut Vec<f32>) {
+        out.clear();
+        out.resize(rows.len(), 0.0);
+        (self.rows_kernel)(q, data, rows, out);
+        out.iter_mut().for_each(|d| *d *= self.sign);
     }
 
     /// The flat index's score for a pair at distance `d`.

@@ -40,13 +40,24 @@ pub(super) fn kernels(isa: Isa) -> Option<Kernels> {
             cosine: cosine_avx512,
             l2_sq: l2_sq_avx512,
             l1: l1_avx512,
+            dot_rows: dot_rows_avx512,
+            l2_sq_rows: l2_sq_rows_avx512,
+            l1_rows: l1_rows_avx512,
             dot_f16: dot_f16_avx512,
             l2_sq_f16: l2_sq_f16_avx512,
             ..Kernels::SCALAR
         },
-        Isa::Avx2 if avx2 => {
-            Kernels { isa, dot: dot_avx2, cosine: cosine_avx2, l2_sq: l2_sq_avx2, l1: l1_avx2, ..Kernels::SCALAR }
-        }
+        Isa::Avx2 if avx2 => Kernels {
+            isa,
+            dot: dot_avx2,
+            cosine: cosine_avx2,
+            l2_sq: l2_sq_avx2,
+            l1: l1_avx2,
+            dot_rows: dot_rows_avx2,
+            l2_sq_rows: l2_sq_rows_avx2,
+            l1_rows: l1_rows_avx2,
+            ..Kernels::SCALAR
+        },
         _ => return None,
     };
     if isa == Isa::Avx2 && f16c {
@@ -90,6 +101,21 @@ fn mask16(rest: usize) -> __mmask16 {
 checked!(dot_avx512 => dot_avx512_tf(a: &[f32], b: &[f32]) -> f32);
 #[target_feature(enable = "avx512f")]
 unsafe fn dot_avx512_tf(a: &[f32], b: &[f32]) -> f32 {
+    dot_avx512_body(a, b)
+}
+
+checked!(dot_rows_avx512 => dot_rows_avx512_tf(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32]));
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_rows_avx512_tf(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32]) {
+    let dim = q.len();
+    for (&r, o) in rows.iter().zip(out) {
+        let start = r as usize * dim;
+        *o = dot_avx512_body(q, &data[start..start + dim]);
+    }
+}
+
+#[inline(always)]
+unsafe fn dot_avx512_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let mut s = [_mm512_setzero_ps(); 4];
@@ -115,6 +141,21 @@ unsafe fn dot_avx512_tf(a: &[f32], b: &[f32]) -> f32 {
 checked!(l2_sq_avx512 => l2_sq_avx512_tf(a: &[f32], b: &[f32]) -> f32);
 #[target_feature(enable = "avx512f")]
 unsafe fn l2_sq_avx512_tf(a: &[f32], b: &[f32]) -> f32 {
+    l2_sq_avx512_body(a, b)
+}
+
+checked!(l2_sq_rows_avx512 => l2_sq_rows_avx512_tf(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32]));
+#[target_feature(enable = "avx512f")]
+unsafe fn l2_sq_rows_avx512_tf(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32]) {
+    let dim = q.len();
+    for (&r, o) in rows.iter().zip(out) {
+        let start = r as usize * dim;
+        *o = l2_sq_avx512_body(q, &data[start..start + dim]);
+    }
+}
+
+#[inline(always)]
+unsafe fn l2_sq_avx512_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let mut s = [_mm512_setzero_ps(); 4];
@@ -143,6 +184,21 @@ unsafe fn l2_sq_avx512_tf(a: &[f32], b: &[f32]) -> f32 {
 checked!(l1_avx512 => l1_avx512_tf(a: &[f32], b: &[f32]) -> f32);
 #[target_feature(enable = "avx512f")]
 unsafe fn l1_avx512_tf(a: &[f32], b: &[f32]) -> f32 {
+    l1_avx512_body(a, b)
+}
+
+checked!(l1_rows_avx512 => l1_rows_avx512_tf(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32]));
+#[target_feature(enable = "avx512f")]
+unsafe fn l1_rows_avx512_tf(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32]) {
+    let dim = q.len();
+    for (&r, o) in rows.iter().zip(out) {
+        let start = r as usize * dim;
+        *o = l1_avx512_body(q, &data[start..start + dim]);
+    }
+}
+
+#[inline(always)]
+unsafe fn l1_avx512_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let mut s0 = _mm512_setzero_ps();
@@ -234,6 +290,21 @@ unsafe fn hsum256(v: __m256) -> f32 {
 checked!(dot_avx2 => dot_avx2_tf(a: &[f32], b: &[f32]) -> f32);
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_avx2_tf(a: &[f32], b: &[f32]) -> f32 {
+    dot_avx2_body(a, b)
+}
+
+checked!(dot_rows_avx2 => dot_rows_avx2_tf(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32]));
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_rows_avx2_tf(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32]) {
+    let dim = q.len();
+    for (&r, o) in rows.iter().zip(out) {
+        let start = r as usize * dim;
+        *o = dot_avx2_body(q, &data[start..start + dim]);
+    }
+}
+
+#[inline(always)]
+unsafe fn dot_avx2_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let mut s = [_mm256_setzero_ps(); 4];
@@ -255,6 +326,21 @@ unsafe fn dot_avx2_tf(a: &[f32], b: &[f32]) -> f32 {
 checked!(l2_sq_avx2 => l2_sq_avx2_tf(a: &[f32], b: &[f32]) -> f32);
 #[target_feature(enable = "avx2,fma")]
 unsafe fn l2_sq_avx2_tf(a: &[f32], b: &[f32]) -> f32 {
+    l2_sq_avx2_body(a, b)
+}
+
+checked!(l2_sq_rows_avx2 => l2_sq_rows_avx2_tf(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32]));
+#[target_feature(enable = "avx2,fma")]
+unsafe fn l2_sq_rows_avx2_tf(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32]) {
+    let dim = q.len();
+    for (&r, o) in rows.iter().zip(out) {
+        let start = r as usize * dim;
+        *o = l2_sq_avx2_body(q, &data[start..start + dim]);
+    }
+}
+
+#[inline(always)]
+unsafe fn l2_sq_avx2_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let mut s = [_mm256_setzero_ps(); 4];
@@ -278,6 +364,21 @@ unsafe fn l2_sq_avx2_tf(a: &[f32], b: &[f32]) -> f32 {
 checked!(l1_avx2 => l1_avx2_tf(a: &[f32], b: &[f32]) -> f32);
 #[target_feature(enable = "avx2,fma")]
 unsafe fn l1_avx2_tf(a: &[f32], b: &[f32]) -> f32 {
+    l1_avx2_body(a, b)
+}
+
+checked!(l1_rows_avx2 => l1_rows_avx2_tf(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32]));
+#[target_feature(enable = "avx2,fma")]
+unsafe fn l1_rows_avx2_tf(q: &[f32], data: &[f32], rows: &[u32], out: &mut [f32]) {
+    let dim = q.len();
+    for (&r, o) in rows.iter().zip(out) {
+        let start = r as usize * dim;
+        *o = l1_avx2_body(q, &data[start..start + dim]);
+    }
+}
+
+#[inline(always)]
+unsafe fn l1_avx2_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));

@@ -75,8 +75,9 @@ pub(super) struct Scratch {
     candidates: BinaryHeap<Reverse<Cand>>,
     /// The best `ef` accepted nodes, farthest on top.
     pub(super) results: BinaryHeap<Cand>,
-    /// Unvisited neighbours of the node being expanded.
+    /// Unvisited neighbours of the node being expanded, and their distances.
     fresh: Vec<u32>,
+    dists: Vec<f32>,
     /// The prepared (normalised) query.
     query: Vec<f32>,
 }
@@ -95,7 +96,7 @@ impl HnswIndex {
         accept: A,
         s: &mut Scratch,
     ) {
-        let Scratch { visited, candidates, results, fresh, .. } = s;
+        let Scratch { visited, candidates, results, fresh, dists, .. } = s;
         visited.reset(self.ids.len());
         candidates.clear();
         results.clear();
@@ -123,8 +124,8 @@ impl HnswIndex {
             if let Some(Reverse(next)) = candidates.peek() {
                 self.prefetch_links(next.node, level);
             }
-            for &n in fresh.iter() {
-                let d = self.metric.distance(q, self.vector(n));
+            self.metric.distances(q, &self.vectors, fresh, dists);
+            for (&n, &d) in fresh.iter().zip(dists.iter()) {
                 if results.len() < ef || results.peek().is_some_and(|w| d < w.dist) {
                     let cand = Cand { dist: d, node: n };
                     candidates.push(Reverse(cand));
