@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create (or reuse) the Python environment used ONLY to regenerate ember's reference fixtures
-# (scripts/gen_*_fixtures.py) and running the Python baselines of benchmarks (scripts/bench*).
+# (scripts/gen_*_fixtures.py) and running the Python baselines of benchmarks (scripts/bench*,
+# bench/index_baselines.py: hnswlib and faiss-cpu).
 # ember itself and its tests never need Python.
 #
 # Idempotent: the venv lives at ${EMBER_PYENV:-$HOME/.cache/ember-pyenv}; if it already holds
@@ -28,6 +29,8 @@ pins=(
   onnx==1.23.2
   onnxruntime==1.32.0
   pytrec-eval-terrier==0.5.11
+  hnswlib==0.8.0
+  faiss-cpu==1.15.1
 )
 want="${pins[*]}"
 stamp="$venv/.ember-pins"
@@ -48,10 +51,11 @@ else
   "$venv/bin/python" -m pip install --disable-pip-version-check --upgrade pip >&2
   "$venv/bin/python" -m pip install --disable-pip-version-check "${extra[@]}" "${pins[@]}" >&2
   "$venv/bin/python" - <<'PY' >&2
-import torch, transformers, sentence_transformers, safetensors, numpy, onnx, onnxruntime
+import torch, transformers, sentence_transformers, safetensors, numpy, onnx, onnxruntime, hnswlib, faiss
 print("setup-python: torch", torch.__version__, "| transformers", transformers.__version__,
       "| sentence-transformers", sentence_transformers.__version__, "| safetensors", safetensors.__version__,
-      "| numpy", numpy.__version__, "| onnx", onnx.__version__, "| onnxruntime", onnxruntime.__version__)
+      "| numpy", numpy.__version__, "| onnx", onnx.__version__, "| onnxruntime", onnxruntime.__version__,
+      "| faiss", faiss.__version__)
 PY
   printf '%s' "$want" >"$stamp"
 fi

@@ -1,8 +1,13 @@
 //! The exact index: every query is scored against every vector.
+//!
+//! Scores are `ember_core::Similarity::score`'s (cosine with norms clamped at 1e-8, negative
+//! Euclidean and Manhattan distances), computed with the SIMD kernels of [`crate::distance`]
+//! and, for cosine, norms stored at insert.
 
 use ember_core::{CoreError, Similarity};
 
 use crate::dense::{DenseIndex, PointFilter};
+use crate::distance::Kernels;
 use crate::topk::{top_k, Scored};
 
 /// Vectors stored contiguously, scored exhaustively.
@@ -10,7 +15,10 @@ use crate::topk::{top_k, Scored};
 pub struct FlatIndex {
     dim: usize,
     similarity: Similarity,
+    kernels: &'static Kernels,
     data: Vec<f32>,
+    /// `max(‖v‖, 1e-8)` per id (cosine only).
+    norms: Vec<f32>,
     /// `live[id]` is false for ids never inserted or removed.
     live: Vec<bool>,
     live_count: usize,
@@ -18,7 +26,19 @@ pub struct FlatIndex {
 
 impl FlatIndex {
     pub fn new(dim: usize, similarity: Similarity) -> Self {
-        FlatIndex { dim, similarity, data: Vec::new(), live: Vec::new(), live_count: 0 }
+        FlatIndex {
+            dim,
+            similarity,
+            kernels: Kernels::best(),
+            data: Vec::new(),
+            norms: Vec::new(),
+            live: Vec::new(),
+            live_count: 0,
+        }
+    }
+
+    fn norm(&self, v: &[f32]) -> f32 {
+        (self.kernels.dot)(v, v).sqrt().max(1e-8)
     }
 
     /// Add a vector under the next free id (one past the largest id so far) and return that id.
@@ -45,8 +65,14 @@ impl DenseIndex for FlatIndex {
         if id >= self.live.len() {
             self.live.resize(id + 1, false);
             self.data.resize((id + 1) * self.dim, 0.0);
+            if self.similarity == Similarity::Cosine {
+                self.norms.resize(id + 1, 1e-8);
+            }
         }
         self.data[id * self.dim..(id + 1) * self.dim].copy_from_slice(v);
+        if self.similarity == Similarity::Cosine {
+            self.norms[id] = self.norm(v);
+        }
         if !self.live[id] {
             self.live[id] = true;
             self.live_count += 1;
@@ -65,13 +91,18 @@ impl DenseIndex for FlatIndex {
         if query.len() != self.dim {
             return Err(CoreError::DimensionMismatch { left: self.dim, right: query.len() });
         }
-        let mut scores = Vec::with_capacity(self.live_count);
-        for (id, v) in self.data.chunks_exact(self.dim.max(1)).enumerate() {
-            if !self.live[id] || filter.is_some_and(|f| !f(id)) {
-                continue;
-            }
-            scores.push(Scored { id, score: self.similarity.score(query, v)? });
-        }
+        let kern = self.kernels;
+        let query_norm = self.norm(query);
+        let scores = (0..self.live.len()).filter(|&id| self.live[id] && filter.is_none_or(|f| f(id))).map(|id| {
+            let v = &self.data[id * self.dim..(id + 1) * self.dim];
+            let score = match self.similarity {
+                Similarity::Cosine => (kern.dot)(query, v) / (query_norm * self.norms[id]),
+                Similarity::Dot => (kern.dot)(query, v),
+                Similarity::Euclidean => -(kern.l2_sq)(query, v).sqrt(),
+                Similarity::Manhattan => -(kern.l1)(query, v),
+            };
+            Scored { id, score }
+        });
         Ok(top_k(scores, k))
     }
 }
@@ -102,11 +133,30 @@ mod tests {
         idx.remove(9);
         idx.remove(42);
         assert_eq!(idx.len(), 9);
-        let even = |id: usize| id % 2 == 0;
+        let even = |id: usize| id.is_multiple_of(2);
         let hits = idx.search(&[1.0, 0.0], 3, Some(&even)).unwrap();
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![8, 6, 4]);
         idx.insert(3, &[100.0, 0.0]).unwrap();
         assert_eq!(idx.len(), 9);
         assert_eq!(idx.search(&[1.0, 0.0], 1, None).unwrap()[0].id, 3);
+    }
+
+    #[test]
+    fn scores_equal_the_core_similarity() {
+        let mut rng = crate::random::SplitMix64::new(5);
+        let points: Vec<Vec<f32>> = (0..50).map(|_| (0..37).map(|_| rng.normal()).collect()).collect();
+        let query: Vec<f32> = (0..37).map(|_| rng.normal()).collect();
+        for sim in [Similarity::Cosine, Similarity::Dot, Similarity::Euclidean, Similarity::Manhattan] {
+            let mut idx = FlatIndex::new(37, sim);
+            for p in &points {
+                idx.add(p).unwrap();
+            }
+            let hits = idx.search(&query, 50, None).unwrap();
+            assert_eq!(hits.len(), 50);
+            for h in hits {
+                let want = sim.score(&query, &points[h.id]).unwrap();
+                assert!((h.score - want).abs() <= 1e-5 * want.abs().max(1.0), "{sim:?}: {} vs {want}", h.score);
+            }
+        }
     }
 }
