@@ -140,4 +140,20 @@ fn bad_filters_unknown_collections_and_missing_paths_are_clear_errors() {
     let o = ember(&["collections", "info", "kb", "--json", "--data-dir", data], None);
     let info: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(info["count"], 1);
+
+    // An HNSW collection and a binary-quantized one answer like the flat one.
+    for (name, flags) in [("graph", ["--index", "hnsw"]), ("bits", ["--precision", "binary"])] {
+        let mut args =
+            vec!["ingest", docs.to_str().unwrap(), "-c", name, "-m", model.to_str().unwrap(), "--data-dir", data];
+        args.extend(flags);
+        let o = ember(&args, None);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = ember(&["search", name, "hello world", "--json", "--data-dir", data], None);
+        let hit: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+        assert_eq!(hit["id"], "a.txt#0");
+        assert!((hit["score"].as_f64().unwrap() - 1.0).abs() < 1e-4, "{hit}");
+    }
+    let o = ember(&["collections", "info", "graph", "--json", "--data-dir", data], None);
+    let info: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert!(info["index"].as_str().unwrap().starts_with("Hnsw"), "{info}");
 }

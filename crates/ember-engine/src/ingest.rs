@@ -64,9 +64,21 @@ pub struct IngestReport {
     pub total_seconds: f64,
 }
 
-/// The collection `name`, created for `embedder` if it does not exist yet; an existing one must
-/// hold this model's vectors.
-pub fn open_or_create(store: &Store, name: &str, embedder: &dyn Embedder) -> Result<Collection, EngineError> {
+/// How a new collection is indexed (an existing one keeps its own settings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CollectionSettings {
+    pub index: IndexKind,
+    pub precision: Precision,
+}
+
+/// The collection `name`, created for `embedder` with `settings` if it does not exist yet; an
+/// existing one must hold this model's vectors.
+pub fn open_or_create(
+    store: &Store,
+    name: &str,
+    embedder: &dyn Embedder,
+    settings: CollectionSettings,
+) -> Result<Collection, EngineError> {
     match store.collection(name) {
         Ok(c) => {
             check_model(&c, embedder)?;
@@ -77,8 +89,8 @@ pub fn open_or_create(store: &Store, name: &str, embedder: &dyn Embedder) -> Res
                 model_id: embedder.model_id().to_string(),
                 dimension: embedder.dimension(),
                 distance: ember_core::Similarity::Cosine,
-                precision: Precision::Float32,
-                index: IndexKind::Flat,
+                precision: settings.precision,
+                index: settings.index,
             };
             Ok(store.create_collection(name, config)?)
         }

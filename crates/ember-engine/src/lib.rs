@@ -8,6 +8,6 @@ pub mod search;
 pub mod source;
 
 pub use error::EngineError;
-pub use ingest::{ingest, open_or_create, IngestOptions, IngestProgress, IngestReport};
+pub use ingest::{ingest, open_or_create, CollectionSettings, IngestOptions, IngestProgress, IngestReport};
 pub use search::{role_options, search};
 pub use source::{read_sources, SourceDocument, SourceFormat, SourceScan, SourceWarning};

@@ -5,7 +5,7 @@
 use ember_chunk::TokenCounter;
 use ember_core::embedder::BoxError;
 use ember_core::{EmbedOptions, Embedder, Embeddings};
-use ember_engine::{ingest, open_or_create, read_sources, search, EngineError, IngestOptions};
+use ember_engine::{ingest, open_or_create, read_sources, search, CollectionSettings, EngineError, IngestOptions};
 use ember_store::{Filter, Store};
 
 /// Words hashed into 16 buckets, L2-normalised: equal texts get equal vectors and texts sharing
@@ -79,7 +79,7 @@ fn ingests_chunks_with_offsets_skips_unchanged_and_replaces_changed_documents() 
     .unwrap();
     let store = Store::open(data.path()).unwrap();
     let model = BagOfWords::new("test/bag-of-words");
-    let kb = open_or_create(&store, "kb", &model).unwrap();
+    let kb = open_or_create(&store, "kb", &model, CollectionSettings::default()).unwrap();
     let scan = read_sources(root).unwrap();
     let mut progress = Vec::new();
     let report = ingest(&kb, &model, &Words, &scan.documents, &options(), &mut |p| progress.push(*p)).unwrap();
@@ -155,7 +155,7 @@ fn searches_with_the_query_prompt_and_filters() {
     std::fs::write(docs_dir.path().join("docs.jsonl"), lines).unwrap();
     let store = Store::open(data.path()).unwrap();
     let model = BagOfWords::new("test/bag-of-words");
-    let kb = open_or_create(&store, "kb", &model).unwrap();
+    let kb = open_or_create(&store, "kb", &model, CollectionSettings::default()).unwrap();
     let scan = read_sources(docs_dir.path()).unwrap();
     ingest(&kb, &model, &Words, &scan.documents, &options(), &mut |_| {}).unwrap();
 

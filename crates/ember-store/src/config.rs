@@ -1,14 +1,15 @@
 //! What a collection is configured with (recorded in its manifest) and how the store behaves.
 
 use ember_core::Similarity;
-use ember_index::{DenseIndex, FlatIndex};
+use ember_index::{DenseIndex, FlatIndex, HnswIndex, HnswParams, Quantization, QuantizedFlatIndex};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 
-/// The precision a collection's vectors are meant to be searched at. It is recorded with the
-/// collection; vectors are stored as `f32` on disk whatever it says, so a quantized index can be
-/// built from them later without loss.
+/// The precision a collection's vectors are searched at. Vectors are stored as `f32` on disk
+/// whatever it says. With a flat index, `Int8` and `Binary` search a quantized copy first and
+/// rescore the best candidates with the `f32` vectors; `Float16` is recorded only (searched in
+/// `f32`); an HNSW graph always searches `f32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
@@ -30,13 +31,31 @@ pub enum IndexKind {
     Hnsw { m: usize, ef_construction: usize },
 }
 
+/// Candidates per wanted hit that a quantized first pass keeps for rescoring.
+const INT8_OVERSAMPLING: usize = 4;
+const BINARY_OVERSAMPLING: usize = 10;
+
 impl IndexKind {
-    /// A new, empty index of this kind. Adding an index kind is one arm here.
-    pub(crate) fn build(self, dimension: usize, distance: Similarity) -> Result<Box<dyn DenseIndex>, StoreError> {
-        match self {
-            IndexKind::Flat => Ok(Box::new(FlatIndex::new(dimension, distance))),
-            IndexKind::Hnsw { .. } => Err(StoreError::IndexUnavailable { kind: "hnsw" }),
-        }
+    /// A new, empty index for `config`. Adding an index kind is one arm here.
+    pub(crate) fn build(config: &CollectionConfig) -> Result<Box<dyn DenseIndex>, StoreError> {
+        let (dim, distance) = (config.dimension, config.distance);
+        let invalid = |e: ember_index::IndexError| StoreError::InvalidConfig { reason: e.to_string() };
+        Ok(match (config.index, config.precision) {
+            (IndexKind::Flat, Precision::Float32 | Precision::Float16) => Box::new(FlatIndex::new(dim, distance)),
+            (IndexKind::Flat, Precision::Int8) => {
+                // Embedding values lie within [-1, 1] for unit vectors; ranges fitted to the data
+                // would be tighter, but the collection starts empty and rescoring restores order.
+                let q = Quantization::Int8 { lo: vec![-1.0; dim], hi: vec![1.0; dim] };
+                Box::new(QuantizedFlatIndex::new(dim, distance, q, INT8_OVERSAMPLING).map_err(invalid)?)
+            }
+            (IndexKind::Flat, Precision::Binary) => Box::new(
+                QuantizedFlatIndex::new(dim, distance, Quantization::Binary, BINARY_OVERSAMPLING).map_err(invalid)?,
+            ),
+            (IndexKind::Hnsw { m, ef_construction }, _) => {
+                let params = HnswParams { m, ef_construction, ..HnswParams::default() };
+                Box::new(HnswIndex::new(dim, distance, params).map_err(invalid)?)
+            }
+        })
     }
 }
 
@@ -67,7 +86,7 @@ impl CollectionConfig {
             }
         }
         // Refuse now a collection that could not be opened later.
-        self.index.build(self.dimension, self.distance).map(drop)
+        IndexKind::build(self).map(drop)
     }
 }
 
@@ -143,7 +162,9 @@ mod tests {
             serde_json::json!({"model_id": "m", "dimension": 3, "distance": "dot", "precision": "int8",
                                "index": {"kind": "hnsw", "m": 16, "ef_construction": 200}})
         );
-        assert!(matches!(config.validate(), Err(StoreError::IndexUnavailable { kind: "hnsw" })));
+        assert!(config.validate().is_ok());
+        let bad = CollectionConfig { index: IndexKind::Hnsw { m: 1, ef_construction: 200 }, ..config.clone() };
+        assert!(matches!(bad.validate(), Err(StoreError::InvalidConfig { .. })));
         let flat = CollectionConfig { index: IndexKind::Flat, ..config.clone() };
         assert!(flat.validate().is_ok());
         assert!(matches!(CollectionConfig { dimension: 0, ..flat }.validate(), Err(StoreError::InvalidConfig { .. })));

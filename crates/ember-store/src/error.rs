@@ -30,8 +30,6 @@ pub enum StoreError {
     InvalidName { name: String, reason: &'static str },
     #[error("invalid collection config: {reason}")]
     InvalidConfig { reason: String },
-    #[error("the {kind} index is not available in this build")]
-    IndexUnavailable { kind: &'static str },
     #[error("collection '{name}' already exists")]
     AlreadyExists { name: String },
     #[error("no collection named '{name}' (available: {})", if available.is_empty() { "none".to_string() } else { available.join(", ") })]

@@ -7,8 +7,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use ember_chunk::TokenCounter;
-use ember_engine::{ingest, open_or_create, read_sources, IngestOptions, IngestProgress, SourceScan};
+use ember_engine::{
+    ingest, open_or_create, read_sources, CollectionSettings, IngestOptions, IngestProgress, SourceScan,
+};
 use ember_models::TokenCount;
+use ember_store::{IndexKind, Precision};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::model_source::{self, ModelArgs, DEFAULT_MODEL};
@@ -36,11 +39,38 @@ pub struct IngestArgs {
     /// Chunks embedded and committed per batch.
     #[arg(long, default_value_t = 128)]
     pub batch_chunks: usize,
+    /// Index of a new collection: `flat` (exact) or `hnsw` (approximate graph).
+    #[arg(long, value_enum, default_value_t = IndexArg::Flat)]
+    pub index: IndexArg,
+    /// HNSW links per node (new collections with `--index hnsw`).
+    #[arg(long, default_value_t = 16)]
+    pub hnsw_m: usize,
+    /// HNSW candidate list while building.
+    #[arg(long, default_value_t = 200)]
+    pub ef_construction: usize,
+    /// Search precision of a new flat collection: `int8` and `binary` scan a quantized copy, then
+    /// rescore the best candidates with the full vectors.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Float32)]
+    pub precision: PrecisionArg,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum IndexArg {
+    Flat,
+    Hnsw,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PrecisionArg {
+    Float32,
+    Float16,
+    Int8,
+    Binary,
 }
 
 /// The model's tokenizer as the chunker's budget unit.
@@ -74,7 +104,19 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     let model = model_source::load(&ModelArgs { model: model_ref, revision: args.revision.clone() })?;
-    let collection = open_or_create(&store, &args.collection, &model)?;
+    let settings = CollectionSettings {
+        index: match args.index {
+            IndexArg::Flat => IndexKind::Flat,
+            IndexArg::Hnsw => IndexKind::Hnsw { m: args.hnsw_m, ef_construction: args.ef_construction },
+        },
+        precision: match args.precision {
+            PrecisionArg::Float32 => Precision::Float32,
+            PrecisionArg::Float16 => Precision::Float16,
+            PrecisionArg::Int8 => Precision::Int8,
+            PrecisionArg::Binary => Precision::Binary,
+        },
+    };
+    let collection = open_or_create(&store, &args.collection, &model, settings)?;
     let counter = ModelTokens(model.token_count()?);
     // [CLS] and [SEP] (or <s> and </s>) take two of the model's positions.
     let max_tokens = args.max_tokens.unwrap_or_else(|| model.max_seq_length().saturating_sub(2).max(1));
