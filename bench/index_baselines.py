@@ -185,6 +185,21 @@ def best_qps(result: dict | None, target: float, clock: str) -> float:
     return max(ok) if ok else math.nan
 
 
+def interpolated_qps(result: dict | None, target: float, clock: str) -> float:
+    """Queries/s at exactly `target` recall, interpolated linearly between the two ef settings
+    whose recalls bracket it (recall grows with ef); NaN when no setting reaches it."""
+    if not result:
+        return math.nan
+    points = sorted(result["hnsw"], key=lambda p: p["ef"])
+    for lo, hi in zip(points, points[1:]):
+        if lo["recall"] < target <= hi["recall"]:
+            t = (target - lo["recall"]) / (hi["recall"] - lo["recall"])
+            return qps_of(lo, clock) + t * (qps_of(hi, clock) - qps_of(lo, clock))
+    if points and points[0]["recall"] >= target:
+        return qps_of(points[0], clock)
+    return math.nan
+
+
 def ratio(a: float, b: float) -> float:
     return a / b if b and not math.isnan(a) and not math.isnan(b) else math.nan
 
@@ -251,6 +266,12 @@ def report(args: argparse.Namespace) -> None:
             row.append(fmt(x, 2))
             lines[f"qps_ratio_{e}_at_{target}"] = x
         print(f"| best QPS ({clock}) at recall ≥ {target} | " + " | ".join(row) + " |")
+        row = []
+        for e in baselines:
+            x = ratio(interpolated_qps(ember, target, clock), interpolated_qps(res[e], target, clock))
+            row.append(fmt(x, 2))
+            lines[f"qps_ratio_{e}_interpolated_at_{target}"] = x
+        print(f"| QPS ({clock}) interpolated at recall = {target} | " + " | ".join(row) + " |")
     build_key = "build_cpu_s" if clock == "cpu" else "build_s"
     for key, label in ((build_key, f"build time ({clock})"), ("rss_delta_mib", "RSS growth"), ("index_bytes", "serialised size")):
         row = []

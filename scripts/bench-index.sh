@@ -12,7 +12,9 @@
 #
 # Prints markdown tables (build time and memory per engine; recall@10 and queries/s per ef for
 # each engine; ember's quantized and exact flat search), the QPS ratios at recall >= 0.95 and
-# >= 0.99, the goal checks, and ends with key=value lines of the ratios. Each engine's JSON stays
+# >= 0.99 (the best measured QPS among the ef settings reaching the recall, and the QPS interpolated
+# at exactly that recall, which does not favour the engine whose ef grid point happens to land just
+# above it), the goal checks, and ends with key=value lines of the ratios. Each engine's JSON stays
 # in $EMBER_BENCH_OUT (default: a temporary directory, whose path is printed).
 #
 # Queries/s are reported twice: per second of wall time and per second of CPU time (the process's
@@ -41,6 +43,7 @@ out=${EMBER_BENCH_OUT:-$(mktemp -d -t ember-index-bench.XXXXXX)}
 mkdir -p "$out"
 rm -f "$out"/{ember,hnswlib,faiss}.json
 
+cores=$(getconf _NPROCESSORS_ONLN)  # before OMP_NUM_THREADS=1, which GNU nproc would report
 # One thread everywhere.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 RAYON_NUM_THREADS=1
 
@@ -64,4 +67,4 @@ done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 pyrun report "$out/ember.json" "$out/hnswlib.json" "$out/faiss.json" \
-  --context "$(nproc) cores ($cpu); load average before $load_before, after $load_after"
+  --context "$cores cores ($cpu); load average before $load_before, after $load_after"

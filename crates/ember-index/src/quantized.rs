@@ -224,11 +224,17 @@ impl QuantizedFlatIndex {
         histogram.clear();
         histogram.resize(words * 64 + 2, 0);
         let rejected = (words * 64 + 1) as u32;
-        for (slot, h) in hamming.iter_mut().enumerate() {
-            if self.passes(slot, filter) {
-                histogram[*h as usize] += 1;
-            } else {
-                *h = rejected;
+        if filter.is_none() && self.live_count == slots {
+            for &h in hamming.iter() {
+                histogram[h as usize] += 1;
+            }
+        } else {
+            for (slot, h) in hamming.iter_mut().enumerate() {
+                if self.passes(slot, filter) {
+                    histogram[*h as usize] += 1;
+                } else {
+                    *h = rejected;
+                }
             }
         }
         // The smallest distance `t` with at least `keep` passing slots at or below it.

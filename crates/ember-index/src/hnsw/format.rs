@@ -117,7 +117,8 @@ impl<'a> Reader<'a> {
 }
 
 impl HnswIndex {
-    /// The index as bytes (format in [`format`](self)); [`HnswIndex::from_bytes`] reads them back.
+    /// The index as bytes (layout documented in `hnsw/format.rs`: magic, version, parameters, nodes,
+    /// vectors, links, checksum); [`HnswIndex::from_bytes`] reads them back.
     pub fn to_bytes(&self) -> Vec<u8> {
         let n = self.ids.len();
         let size = HEADER_BYTES + n * (8 + 1 + 1) + 4 * (self.vectors.len() + self.links0.len() + self.upper.len()) + 8;

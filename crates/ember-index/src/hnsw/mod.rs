@@ -7,19 +7,20 @@
 //! in a second flat `Vec<u32>` (only about one node in `M` has any). Points are addressed by the
 //! caller's ids; inside, nodes are numbered in insertion order.
 //!
-//! * **Build** ([`build`]): the paper's algorithm 1 with the neighbour-selection heuristic of its
+//! * **Build** (`build.rs`): the paper's algorithm 1 with the neighbour-selection heuristic of its
 //!   algorithm 4 (no candidate extension, no kept pruned connections, as hnswlib), levels drawn
 //!   from a seeded generator, so the same inserts with the same seed give the same graph.
 //! * **Deletes** are tombstones: a removed node still routes searches but is never returned;
 //!   re-inserting an id tombstones its old node and adds a new one. [`HnswIndex::compact`]
 //!   rebuilds without tombstones.
-//! * **Filters** are applied during the search ([`search`]): failing nodes are traversed but
+//! * **Filters** are applied during the search (`search.rs`): failing nodes are traversed but
 //!   never enter the result set, and the search keeps expanding until `ef` passing nodes are
 //!   found or the graph is exhausted. When a sample says few points pass, a scan over the
 //!   passing points is cheaper and exact (Qdrant's rule, estimated here by sampling the filter),
 //!   and a graph search that finds fewer than `k` passing points also falls back to the scan,
 //!   so a filtered query returns `k` hits whenever `k` points pass.
-//! * **Persistence** ([`format`]): [`HnswIndex::to_bytes`] / [`HnswIndex::from_bytes`].
+//! * **Persistence** (`format.rs`, which documents the byte layout): [`HnswIndex::to_bytes`] /
+//!   [`HnswIndex::from_bytes`].
 
 mod build;
 mod format;

@@ -211,6 +211,24 @@ fn bytes_round_trip_to_identical_results() {
     assert_eq!(a.to_bytes(), b.to_bytes());
 }
 
+#[test]
+fn concurrent_searches_equal_sequential_ones() {
+    let (points, queries) = clustered(2000, 40, 16, 10, 1.0, 16);
+    let (hnsw, _) = build(&points, Similarity::Cosine, params(64, 32));
+    let even = |id: usize| id.is_multiple_of(2);
+    let sequential: Vec<_> = queries.iter().map(|q| hnsw.search(q, 10, Some(&even)).unwrap()).collect();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (hnsw, queries, sequential) = (&hnsw, &queries, &sequential);
+            scope.spawn(move || {
+                for (i, q) in queries.iter().enumerate().skip(t) {
+                    assert_eq!(hnsw.search(q, 10, Some(&even)).unwrap(), sequential[i]);
+                }
+            });
+        }
+    });
+}
+
 /// Rewrite the checksum of a hand-edited byte image so the structural checks are reached.
 fn reseal(bytes: &mut [u8]) {
     let n = bytes.len() - 8;
