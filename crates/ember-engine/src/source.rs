@@ -19,8 +19,8 @@ pub enum SourceFormat {
 /// One document read from the sources.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceDocument {
-    /// Stable id: the path relative to the ingest root for text files, the `id` field for JSONL
-    /// records (`<path>:<line>` when the record has none).
+    /// Stable id: the path relative to the ingest root for text files, the `id` (or BEIR's `_id`)
+    /// field for JSONL records (`<path>:<line>` when the record has none).
     pub id: String,
     pub text: String,
     /// The file it came from, as given (root joined with the relative path).
@@ -160,7 +160,9 @@ fn read_jsonl(path: &Path, rel: &str, text: &str, scan: &mut SourceScan) {
                 continue;
             }
         };
-        let id = match object.remove("id") {
+        // `_id` is BEIR's spelling.
+        let id_value = object.remove("id").or_else(|| object.remove("_id"));
+        let id = match id_value {
             Some(Value::String(s)) if !s.is_empty() => s,
             Some(Value::Number(n)) => n.to_string(),
             None => format!("{rel}:{line_no}"),
@@ -203,7 +205,7 @@ mod tests {
             root.join("recs.jsonl"),
             "{\"id\": \"r1\", \"text\": \"first\", \"lang\": \"en\", \"metadata\": {\"year\": 2021}}\n\
              \n\
-             {\"id\": 7, \"text\": \"second\"}\n\
+             {\"_id\": 7, \"text\": \"second\"}\n\
              {\"text\": \"no id\"}\n\
              {broken\n\
              [1, 2]\n\
