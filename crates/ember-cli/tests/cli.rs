@@ -174,3 +174,20 @@ fn similarity_and_models_info() {
     assert_eq!(info["pooling"], serde_json::json!(["mean"]));
     assert_eq!(info["parameters"], 22_713_728);
 }
+
+#[test]
+fn devices_are_parsed_and_cuda_says_when_it_is_not_built_in() {
+    // No model is needed: the device is opened before the model is looked up.
+    let o = ember(&["embed", "-m", "no/such-model", "--device", "tpu"], Some(b"x\n"));
+    assert_eq!(o.status.code(), Some(2), "a usage error: {}", stderr(&o));
+    assert!(stderr(&o).contains("unknown device 'tpu' (expected cpu, cuda or cuda:N)"), "{}", stderr(&o));
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let corpus = repo_root().join("bench/corpus/sentences.txt");
+    let bench = ["bench", "embed", "--corpus", corpus.to_str().unwrap(), "--device", "cuda:1", "--dtype", "f16"];
+    for args in [&["embed", "--device", "cuda"][..], &bench[..]] {
+        let o = ember(&[args, &["-m", "no/such-model"]].concat(), Some(b"x\n"));
+        assert_error(&o, &["CUDA is not enabled in this build", "--features cuda"]);
+    }
+}

@@ -25,6 +25,10 @@ pub enum ModelError {
     Tokenize { index: usize, message: String },
     #[error("unknown prompt name '{name}' (this model knows: {known})")]
     UnknownPrompt { name: String, known: String },
+    #[error("{what} is not enabled in this build (rebuild with `--features {feature}`)")]
+    NotEnabled { what: &'static str, feature: &'static str },
+    #[error("cannot open device {device}: {message}")]
+    DeviceUnavailable { device: String, message: String },
     #[error("model forward pass: {0}")]
     Tensor(candle_core::Error),
     #[error(transparent)]

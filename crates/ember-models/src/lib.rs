@@ -15,6 +15,7 @@
 pub mod arch;
 pub mod catalog;
 pub mod cpu;
+pub mod device;
 pub mod error;
 pub mod resolve;
 pub mod sentence;
@@ -22,6 +23,7 @@ pub mod st;
 pub mod tokenizer;
 pub mod weights;
 
+pub use device::DeviceSpec;
 pub use error::ModelError;
 pub use resolve::{resolve, HubOptions};
 pub use sentence::{LoadOptions, ModelInfo, SentenceEmbedder};

@@ -25,7 +25,8 @@ use crate::weights;
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
     pub device: Device,
-    /// Compute dtype (weights are converted on load). f32 is the CPU default.
+    /// Compute dtype (weights are converted on load). f32 is the default; f16 and bf16 run
+    /// through candle's kernels (the fast padding-free CPU path is f32 only).
     pub dtype: DType,
 }
 
@@ -76,6 +77,7 @@ pub struct SentenceEmbedder {
     config: SentenceConfig,
     dense: Vec<DenseLayer>,
     device: Device,
+    dtype: DType,
     parameters: usize,
     dimension: usize,
 }
@@ -118,6 +120,9 @@ impl SentenceEmbedder {
             dense.push(load_dense(d, options)?);
             dimension = d.out_features;
         }
+        // Weights are copied and converted asynchronously on a GPU; finish before handing the
+        // model to whichever thread will run it.
+        options.device.synchronize()?;
         Ok(SentenceEmbedder {
             id: id.to_string(),
             dir: dir.to_path_buf(),
@@ -127,6 +132,7 @@ impl SentenceEmbedder {
             config,
             dense,
             device: options.device.clone(),
+            dtype: options.dtype,
             parameters,
             dimension,
         })
@@ -164,6 +170,16 @@ impl SentenceEmbedder {
 
     pub fn max_seq_length(&self) -> usize {
         self.tokenizer.max_length()
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The compute dtype of the weights.
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     pub fn similarity(&self) -> Similarity {
@@ -281,7 +297,7 @@ impl SentenceEmbedder {
             return Ok(pooled);
         }
         let width = pooled.first().map_or(0, Vec::len);
-        let mut x = Tensor::from_vec(pooled.concat(), (b, width), &self.device)?;
+        let mut x = Tensor::from_vec(pooled.concat(), (b, width), &self.device)?.to_dtype(self.dtype)?;
         for d in &self.dense {
             x = d.linear.forward(&x)?;
             x = match d.activation {

@@ -79,11 +79,13 @@ impl TextTokenizer {
         self.max_length
     }
 
-    /// Tokenize `texts`, each truncated to the configured length.
+    /// Tokenize `texts`, each truncated to the configured length, on rayon's threads (in input
+    /// order).
     pub fn encode(&self, texts: &[String]) -> Result<Vec<Tokens>> {
+        use rayon::prelude::*;
         let tok = &self.inner;
         texts
-            .iter()
+            .par_iter()
             .enumerate()
             .map(|(index, text)| {
                 let text = if self.lowercase { text.to_lowercase() } else { text.clone() };

@@ -52,7 +52,9 @@ pub fn load_tensors(files: &[PathBuf], dtype: DType, device: &Device) -> Result<
         let tensors = candle_core::safetensors::load(file, device)
             .map_err(|e| ModelError::Weights { path: file.clone(), message: without_backtrace(e).to_string() })?;
         for (name, t) in tensors {
-            let t = if t.dtype() == dtype { t } else { t.to_dtype(dtype)? };
+            // Floating-point weights take the compute dtype; integer buffers saved beside them
+            // (BERT's `position_ids`) stay as they are (CUDA has no i64 → f16 cast).
+            let t = if t.dtype() == dtype || !t.dtype().is_float() { t } else { t.to_dtype(dtype)? };
             all.insert(name, t);
         }
     }
@@ -78,4 +80,26 @@ pub fn encoder_var_builder(
     let prefix = key[..key.len() - embedding_key.len()].trim_end_matches('.').to_string();
     let vb = VarBuilder::from_tensors(tensors, dtype, device);
     Ok(if prefix.is_empty() { vb } else { vb.pp(prefix) })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn float_weights_take_the_dtype_and_integer_buffers_stay() {
+        let dir = std::env::temp_dir().join(format!("ember-weights-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("model.safetensors");
+        let tensors = HashMap::from([
+            ("w".to_string(), Tensor::new(&[1.5f32, -2.0], &Device::Cpu).unwrap()),
+            ("position_ids".to_string(), Tensor::new(&[0i64, 1, 2], &Device::Cpu).unwrap()),
+        ]);
+        candle_core::safetensors::save(&tensors, &file).unwrap();
+        let loaded = load_tensors(std::slice::from_ref(&file), DType::F16, &Device::Cpu).unwrap();
+        assert_eq!(loaded["w"].dtype(), DType::F16);
+        assert_eq!(loaded["position_ids"].dtype(), DType::I64);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

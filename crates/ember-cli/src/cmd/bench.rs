@@ -10,7 +10,7 @@ use ember_core::EmbedOptions;
 use serde::Serialize;
 
 use crate::input::{read_texts, InputFormat};
-use crate::model_source::{self, ModelArgs};
+use crate::model_source::{self, ModelArgs, RuntimeArgs};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -22,6 +22,8 @@ pub enum BenchCommand {
 pub struct BenchEmbedArgs {
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
     /// One sentence per line.
     #[arg(long, default_value = "bench/corpus/sentences.txt")]
     pub corpus: PathBuf,
@@ -61,10 +63,15 @@ struct Latency {
 struct Report {
     engine: &'static str,
     model: String,
+    device: String,
+    dtype: &'static str,
     sentences: usize,
     tokens: usize,
     threads: usize,
     runs: Vec<Run>,
+    /// Tokenizing the whole corpus alone (median of the passes): the part of every pass that is
+    /// not the model.
+    tokenize_ms: f64,
     latency_ms: Latency,
     peak_rss_mb: Option<f64>,
     rss_sentences: usize,
@@ -85,8 +92,11 @@ fn bench_embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
     if args.passes == 0 || args.batch_sizes.contains(&0) {
         bail!("--passes and every --batch-sizes value must be at least 1");
     }
-    let model = model_source::load(&args.model)?;
+    let model = model_source::load_on(&args.model, &args.runtime)?;
     let opts = |bs: usize| EmbedOptions { batch_size: Some(bs), ..EmbedOptions::default() };
+    if !args.json {
+        eprintln!("device {}, dtype {}", args.runtime.device, args.runtime.dtype.name());
+    }
     // Warm-up: first touches of weights and allocator.
     model.embed_texts(&corpus[..corpus.len().min(64)], &opts(32))?;
     // Peak memory while embedding `rss_sentences` at batch 32, measured first so that it is what
@@ -99,6 +109,13 @@ fn bench_embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let mut tokenize = Vec::new();
+    for _ in 0..args.passes {
+        let start = Instant::now();
+        model.tokenize(&corpus, &opts(32))?;
+        tokenize.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let tokenize_ms = median(&mut tokenize);
     let mut tokens = 0;
     let mut runs = Vec::new();
     for &bs in &args.batch_sizes {
@@ -132,10 +149,13 @@ fn bench_embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
     let report = Report {
         engine: "ember",
         model: args.model.model.clone(),
+        device: args.runtime.device.to_string(),
+        dtype: args.runtime.dtype.name(),
         sentences: corpus.len(),
         tokens,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         runs,
+        tokenize_ms,
         latency_ms,
         peak_rss_mb,
         rss_sentences: args.rss_sentences,
@@ -143,6 +163,7 @@ fn bench_embed(args: BenchEmbedArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
+        eprintln!("tokenizing the corpus alone: {tokenize_ms:.1} ms");
         eprintln!(
             "latency: p50 {:.2} ms, p99 {:.2} ms over {} queries",
             report.latency_ms.p50, report.latency_ms.p99, report.latency_ms.n

@@ -9,13 +9,15 @@ use clap::Args;
 use ember_core::{quantize, EmbedOptions, Precision};
 
 use crate::input::{read_texts, InputFormat};
-use crate::model_source::{self, ModelArgs};
+use crate::model_source::{self, ModelArgs, RuntimeArgs};
 use crate::output::{write_vectors, OutputFormat};
 
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
     /// Input file (`-` for standard input).
     #[arg(long, short = 'i', default_value = "-")]
     pub input: PathBuf,
@@ -75,7 +77,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     }
     let texts = read_texts(&args.input, args.input_format, &args.text_field)?;
     let ranges = args.ranges.as_ref().map(|p| read_ranges(p)).transpose()?;
-    let model = model_source::load(&args.model)?;
+    let model = model_source::load_on(&args.model, &args.runtime)?;
     let dim = args.dimensions.unwrap_or(ember_core::Embedder::dimension(&model));
     if dim > ember_core::Embedder::dimension(&model) {
         bail!(ember_core::CoreError::DimensionsTooLarge {

@@ -8,12 +8,14 @@ use clap::Args;
 use ember_core::EmbedOptions;
 
 use crate::input::{parse_texts, InputFormat};
-use crate::model_source::{self, ModelArgs};
+use crate::model_source::{self, ModelArgs, RuntimeArgs};
 
 #[derive(Debug, Args)]
 pub struct SimilarityArgs {
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
     /// Texts: two give one score; more give the full matrix.
     pub texts: Vec<String>,
     /// A file of tab-separated pairs, one pair per line; prints one score per line.
@@ -33,7 +35,7 @@ pub fn run(args: SimilarityArgs) -> anyhow::Result<()> {
         None if args.texts.len() < 2 => bail!("give two or more texts, or --pairs FILE"),
         None => None,
     };
-    let model = model_source::load(&args.model)?;
+    let model = model_source::load_on(&args.model, &args.runtime)?;
     let options = EmbedOptions { prompt_name: args.prompt_name.clone(), ..EmbedOptions::default() };
     let sim = model.similarity();
     if let Some(pairs) = pairs {

@@ -1,6 +1,6 @@
 //! Scaled dot-product attention over a padded batch, shared by every encoder.
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Tensor};
 
 /// Turn a `[batch, len]` 0/1 mask into an additive bias `[batch, 1, 1, len]`: 0 for real tokens
 /// and the dtype's minimum for padding, exactly as transformers builds it.
@@ -35,6 +35,7 @@ pub fn attend(
         scores = scores.broadcast_add(bias)?;
     }
     let scores = scores.broadcast_add(mask)?;
-    let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+    // One fused kernel (f32 accumulation for f16/bf16) instead of max/sub/exp/sum/div.
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
     probs.matmul(&v)?.transpose(1, 2)?.reshape((b, l, h))
 }

@@ -71,7 +71,8 @@ pub fn forward_padded<E: Encoder + ?Sized>(
         attention_mask: Tensor::from_vec(mask, (b, l), device)?,
     };
     let h = encoder.hidden_size();
-    let flat: Vec<f32> = encoder.forward(&input)?.flatten_all()?.to_vec1()?;
+    // One copy back to the host per batch (this also waits for a GPU to finish).
+    let flat: Vec<f32> = encoder.forward(&input)?.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1()?;
     let mut out = Vec::with_capacity(at * h);
     for (i, &n) in lengths.iter().enumerate() {
         out.extend_from_slice(&flat[i * l * h..(i * l + n) * h]);
