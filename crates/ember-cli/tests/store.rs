@@ -148,7 +148,7 @@ fn bad_filters_unknown_collections_and_missing_paths_are_clear_errors() {
         args.extend(flags);
         let o = ember(&args, None);
         assert!(o.status.success(), "{}", stderr(&o));
-        let o = ember(&["search", name, "hello world", "--json", "--data-dir", data], None);
+        let o = ember(&["search", name, "hello world", "--json", "--ef", "100", "--data-dir", data], None);
         let hit: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
         assert_eq!(hit["id"], "a.txt#0");
         assert!((hit["score"].as_f64().unwrap() - 1.0).abs() < 1e-4, "{hit}");

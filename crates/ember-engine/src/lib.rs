@@ -9,5 +9,5 @@ pub mod source;
 
 pub use error::EngineError;
 pub use ingest::{ingest, open_or_create, CollectionSettings, IngestOptions, IngestProgress, IngestReport};
-pub use search::{role_options, search};
+pub use search::{role_options, search, search_with_effort};
 pub use source::{read_sources, SourceDocument, SourceFormat, SourceScan, SourceWarning};

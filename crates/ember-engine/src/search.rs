@@ -21,9 +21,21 @@ pub fn search(
     k: usize,
     filter: Option<&Filter>,
 ) -> Result<Vec<Hit>, EngineError> {
+    search_with_effort(collection, embedder, query, k, filter, None)
+}
+
+/// [`search`] with an approximate index's search effort (HNSW's `ef`).
+pub fn search_with_effort(
+    collection: &Collection,
+    embedder: &dyn Embedder,
+    query: &str,
+    k: usize,
+    filter: Option<&Filter>,
+    effort: Option<usize>,
+) -> Result<Vec<Hit>, EngineError> {
     check_model(collection, embedder)?;
     let options = role_options(embedder, "query");
     let embedded = embedder.embed(&[query], &options).map_err(EngineError::Embed)?;
     let vector = embedded.vectors.into_iter().next().unwrap_or_default();
-    Ok(collection.search(&vector, k, filter)?)
+    Ok(collection.search_with_effort(&vector, k, filter, effort)?)
 }

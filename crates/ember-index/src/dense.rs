@@ -29,4 +29,18 @@ pub trait DenseIndex: Send + Sync + std::fmt::Debug {
 
     /// The `k` points most similar to `query`, best first, among those that pass `filter`.
     fn search(&self, query: &[f32], k: usize, filter: Option<PointFilter<'_>>) -> Result<Vec<Scored>, CoreError>;
+
+    /// [`search`](Self::search) with the search-time effort of an approximate index (HNSW's
+    /// `ef`, the candidate list size); exact indexes ignore it, and `None` means the index's own
+    /// default.
+    fn search_with_effort(
+        &self,
+        query: &[f32],
+        k: usize,
+        effort: Option<usize>,
+        filter: Option<PointFilter<'_>>,
+    ) -> Result<Vec<Scored>, CoreError> {
+        let _ = effort;
+        self.search(query, k, filter)
+    }
 }

@@ -381,6 +381,18 @@ impl Collection {
     /// The `k` documents most similar to `query` among those matching `filter`, best first. The
     /// filter is applied during the search, so `k` hits come back whenever `k` documents match.
     pub fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>, StoreError> {
+        self.search_with_effort(query, k, filter, None)
+    }
+
+    /// [`search`](Self::search) with the effort of an approximate index (HNSW's `ef`; larger is
+    /// slower and finds more of the true neighbours); exact and quantized indexes ignore it.
+    pub fn search_with_effort(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        effort: Option<usize>,
+    ) -> Result<Vec<Hit>, StoreError> {
         self.check_live()?;
         let name = &self.inner.name;
         if query.len() != self.inner.config.dimension {
@@ -402,7 +414,7 @@ impl Collection {
         };
         let scored = state
             .index
-            .search(query, k, filter.map(|_| &passes as _))
+            .search_with_effort(query, k, effort, filter.map(|_| &passes as _))
             .map_err(|source| StoreError::Index { collection: name.clone(), source })?;
         Ok(scored
             .into_iter()

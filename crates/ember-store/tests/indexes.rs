@@ -92,6 +92,19 @@ fn every_index_kind_agrees_with_exact_search() {
             }
             let recall = found as f64 / wanted as f64;
             assert!(recall >= min_recall, "{name} {round}: recall@10 {recall:.3} < {min_recall}");
+            // More effort finds more: an HNSW candidate list as large as the collection is exact.
+            if name == "hnsw" {
+                let (mut narrow, mut wide) = (0, 0);
+                for q in &queries {
+                    let expect = exact(&truth, q, 10, |_| true);
+                    let hits = c.search_with_effort(q, 10, None, Some(10)).unwrap();
+                    narrow += hits.iter().filter(|h| expect.contains(&h.id)).count();
+                    let hits = c.search_with_effort(q, 10, None, Some(2000)).unwrap();
+                    wide += hits.iter().filter(|h| expect.contains(&h.id)).count();
+                }
+                assert_eq!(wide, wanted, "hnsw {round}: ef = 2000 is exact");
+                assert!(narrow <= found && narrow < wide, "hnsw {round}: ef 10 finds {narrow}, default {found}");
+            }
             // A selective filter (1 point in 50 passes) still yields k hits, all passing.
             let filter = Filter::parse("n >= 1000 and n < 1150").unwrap();
             for q in queries.iter().take(5) {

@@ -1,7 +1,7 @@
 //! `ember search COLLECTION "query" -k 10 [--filter EXPR] [--json]`.
 
 use clap::Args;
-use ember_engine::search;
+use ember_engine::search_with_effort;
 use ember_store::{Filter, Hit};
 use serde_json::{json, Value};
 
@@ -22,6 +22,10 @@ pub struct SearchArgs {
     pub model: Option<String>,
     #[arg(long, default_value = "main")]
     pub revision: String,
+    /// HNSW collections: the candidate list size (`ef`; default 64). Larger finds more of the
+    /// true neighbours, more slowly. Exact and quantized collections ignore it.
+    #[arg(long)]
+    pub ef: Option<usize>,
     /// One JSON object per line per hit.
     #[arg(long)]
     pub json: bool,
@@ -34,7 +38,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let store = args.store.open()?;
     let collection = store.collection(&args.collection)?;
     let model = collection_model(&collection, args.model.as_deref(), &args.revision)?;
-    let hits = search(&collection, &model, &args.query, args.k, filter.as_ref())?;
+    let hits = search_with_effort(&collection, &model, &args.query, args.k, filter.as_ref(), args.ef)?;
     for (rank, hit) in hits.iter().enumerate() {
         if args.json {
             println!("{}", hit_json(rank + 1, hit));

@@ -298,4 +298,14 @@ impl DenseIndex for HnswIndex {
     fn search(&self, query: &[f32], k: usize, filter: Option<PointFilter<'_>>) -> Result<Vec<Scored>, CoreError> {
         self.search_with(query, k, self.params.ef_search, filter)
     }
+
+    fn search_with_effort(
+        &self,
+        query: &[f32],
+        k: usize,
+        effort: Option<usize>,
+        filter: Option<PointFilter<'_>>,
+    ) -> Result<Vec<Scored>, CoreError> {
+        self.search_with(query, k, effort.unwrap_or(self.params.ef_search), filter)
+    }
 }
