@@ -1,0 +1,145 @@
+//! BM25 on a BEIR dataset (SciFact by default) with ember's inverted index, evaluated with
+//! ember-eval's trec_eval-exact metrics, and timed per query.
+//!
+//! Documents are `title + " " + text` (BEIR's and Anserini's "flat" index), analyzed with
+//! Anserini's English analyzer (Unicode words, possessives stripped, lowercase, Lucene's 33
+//! stopwords, Porter stemming); the top 1,000 per query are kept, as MTEB and BEIR do.
+//!
+//! ```text
+//! cargo run --release -p ember-eval --example bm25_scifact -- [data/scifact] [--k1 1.2] [--b 0.75]
+//!     [--length-norm lucene|exact] [--stemmer porter|snowball|none] [--run out.trec] [--split test]
+//! ```
+//!
+//! Prints nDCG@10, recall@100 and recall@1000, indexing time, and p50/p99 query latency at
+//! k = 10 and k = 1000 for the pruned search and the exhaustive scan (checking that both return
+//! the same hits).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ember_eval::metrics::retrieval::{evaluate, Run};
+use ember_index::sparse::{
+    AnalyzerConfig, Bm25Params, InvertedIndex, InvertedIndexParams, Language, LengthNorm, Stemmer,
+};
+
+struct Args {
+    data: PathBuf,
+    split: String,
+    bm25: Bm25Params,
+    stemmer: Stemmer,
+    run: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        data: PathBuf::from("data/scifact"),
+        split: "test".into(),
+        bm25: Bm25Params::default(),
+        stemmer: Stemmer::Porter,
+        run: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--k1" => args.bm25.k1 = value("--k1")?.parse().map_err(|e| format!("--k1: {e}"))?,
+            "--b" => args.bm25.b = value("--b")?.parse().map_err(|e| format!("--b: {e}"))?,
+            "--length-norm" => {
+                args.bm25.length_norm = match value("--length-norm")?.as_str() {
+                    "lucene" => LengthNorm::Lucene,
+                    "exact" => LengthNorm::Exact,
+                    other => return Err(format!("--length-norm {other}: lucene or exact")),
+                }
+            }
+            "--stemmer" => {
+                args.stemmer = match value("--stemmer")?.as_str() {
+                    "porter" => Stemmer::Porter,
+                    "snowball" => Stemmer::Snowball(Language::English),
+                    "none" => Stemmer::None,
+                    other => return Err(format!("--stemmer {other}: porter, snowball or none")),
+                }
+            }
+            "--run" => args.run = Some(PathBuf::from(value("--run")?)),
+            "--split" => args.split = value("--split")?,
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            path => args.data = PathBuf::from(path),
+        }
+    }
+    Ok(args)
+}
+
+/// The `p`-th percentile (nearest rank) of sorted durations, in milliseconds.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    let ds = ember_eval::load_beir(&args.data, &args.split)?;
+    let analyzer = AnalyzerConfig { stemmer: args.stemmer, ..AnalyzerConfig::english() };
+    let params = InvertedIndexParams::Bm25 { bm25: args.bm25, analyzer };
+
+    let t = Instant::now();
+    let mut index = InvertedIndex::new(params.clone())?;
+    for (id, doc) in ds.corpus.iter().enumerate() {
+        index.insert_text(id, &doc.full_text())?;
+    }
+    let index_s = t.elapsed().as_secs_f64();
+
+    let mut run: Run = HashMap::new();
+    let mut trec = String::new();
+    let mut lat: HashMap<(&str, usize), Vec<f64>> = HashMap::new();
+    for (qid, text) in &ds.queries {
+        for k in [10, 1000] {
+            let t = Instant::now();
+            let pruned = index.search_text(text, k, None)?;
+            lat.entry(("pruned", k)).or_default().push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            let exhaustive = index.search_text_exhaustive(text, k, None)?;
+            lat.entry(("exhaustive", k)).or_default().push(t.elapsed().as_secs_f64() * 1e3);
+            if pruned != exhaustive {
+                return Err(format!("query {qid}: pruned and exhaustive top-{k} differ").into());
+            }
+            if k == 1000 {
+                let hits = run.entry(qid.clone()).or_default();
+                for (rank, h) in pruned.iter().enumerate() {
+                    let doc = &ds.corpus[h.id].id;
+                    hits.insert(doc.clone(), h.score);
+                    trec.push_str(&format!("{qid} Q0 {doc} {} {:.6} ember-bm25\n", rank + 1, h.score));
+                }
+            }
+        }
+    }
+    if let Some(path) = &args.run {
+        std::fs::write(path, trec)?;
+    }
+    let scores = evaluate(&ds.qrels, &run, &[10, 100, 1000])?;
+
+    println!("dataset: {} ({} documents, {} {} queries)", ds.name, ds.corpus.len(), ds.queries.len(), args.split);
+    println!("params: {}", serde_json::to_string(&params)?);
+    println!(
+        "index: {} terms, {} postings, built in {index_s:.2} s ({:.0} docs/s)",
+        index.term_count(),
+        index.posting_count(),
+        ds.corpus.len() as f64 / index_s
+    );
+    println!("nDCG@10 {:.4}", scores.ndcg_at[&10]);
+    println!("recall@100 {:.4}", scores.recall_at[&100]);
+    println!("recall@1000 {:.4}", scores.recall_at[&1000]);
+    for mode in ["pruned", "exhaustive"] {
+        for k in [10, 1000] {
+            let mut v = lat.remove(&(mode, k)).unwrap_or_default();
+            v.sort_by(f64::total_cmp);
+            let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+            println!(
+                "latency {mode:>10} k={k:<4}: p50 {:.3} ms, p99 {:.3} ms, mean {mean:.3} ms ({:.0} queries/s)",
+                percentile(&v, 50.0),
+                percentile(&v, 99.0),
+                1e3 / mean
+            );
+        }
+    }
+    Ok(())
+}
