@@ -6,8 +6,10 @@
 //! The pipeline follows Lucene's analysis chain, in this order:
 //!
 //! 1. **segment**: Unicode word boundaries (UAX #29, as Lucene's `StandardTokenizer`), keeping
-//!    segments that contain a letter or digit; or jieba (`jieba-rs`, HMM on) for Chinese, where
-//!    words are not separated by spaces;
+//!    the segments Lucene keeps: those with a letter or a digit (not a superscript, subscript,
+//!    fraction or other "No" number) and emoji (Extended_Pictographic, which Lucene ≥ 8 emits as
+//!    tokens); or jieba (`jieba-rs`, HMM on) for Chinese, where words are not separated by
+//!    spaces;
 //! 2. strip an English possessive `'s` (Lucene's `EnglishPossessiveFilter`), if asked;
 //! 3. lowercase, if asked;
 //! 4. drop stopwords;
@@ -331,12 +333,10 @@ impl Analyzer {
             }
         };
         match self.config.segmenter {
-            Segmenter::Unicode => text.unicode_words().for_each(&mut handle),
-            Segmenter::Jieba => jieba()
-                .cut(text, true)
-                .into_iter()
-                .filter(|t| t.word.chars().any(char::is_alphanumeric))
-                .for_each(|t| handle(t.word.trim())),
+            Segmenter::Unicode => text.split_word_bounds().filter(|w| is_token(w)).for_each(&mut handle),
+            Segmenter::Jieba => {
+                jieba().cut(text, true).into_iter().filter(|t| is_token(t.word)).for_each(|t| handle(t.word.trim()))
+            }
         }
     }
 }
@@ -348,4 +348,45 @@ fn strip_possessive(word: &str) -> &str {
         (Some((_, 's' | 'S')), Some((at, '\'' | '\u{2019}' | '\u{FF07}'))) => &word[..at],
         _ => word,
     }
+}
+
+/// Whether a word segment is a token, as Lucene's `StandardTokenizer` decides: it holds a letter,
+/// a digit (of any script, but not the "No" numbers: superscripts, subscripts, fractions,
+/// circled numbers), or an emoji.
+fn is_token(segment: &str) -> bool {
+    segment.chars().any(|c| c.is_alphabetic() || (c.is_numeric() && !is_other_number(c)) || is_pictographic(c))
+}
+
+/// The common "No" (other number) characters, which UAX #29 does not count as numeric.
+fn is_other_number(c: char) -> bool {
+    matches!(c,
+        '\u{B2}'..='\u{B3}' | '\u{B9}' | '\u{BC}'..='\u{BE}' | '\u{9F4}'..='\u{9F9}' | '\u{BF0}'..='\u{BF2}'
+        | '\u{F2A}'..='\u{F33}' | '\u{1369}'..='\u{137C}' | '\u{17F0}'..='\u{17F9}' | '\u{2070}'
+        | '\u{2074}'..='\u{2079}' | '\u{2080}'..='\u{2089}' | '\u{2150}'..='\u{215F}' | '\u{2189}'
+        | '\u{2460}'..='\u{249B}' | '\u{24EA}'..='\u{24FF}' | '\u{2776}'..='\u{2793}' | '\u{2CFD}'
+        | '\u{3192}'..='\u{3195}' | '\u{3220}'..='\u{3229}' | '\u{3248}'..='\u{324F}' | '\u{3251}'..='\u{325F}'
+        | '\u{3280}'..='\u{3289}' | '\u{32B1}'..='\u{32BF}' | '\u{1F100}'..='\u{1F10C}')
+}
+
+/// Unicode's Extended_Pictographic property (emoji-data.txt), the ranges that hold characters.
+fn is_pictographic(c: char) -> bool {
+    matches!(c,
+        '\u{A9}' | '\u{AE}' | '\u{203C}' | '\u{2049}' | '\u{2122}' | '\u{2139}' | '\u{2194}'..='\u{2199}'
+        | '\u{21A9}'..='\u{21AA}' | '\u{231A}'..='\u{231B}' | '\u{2328}' | '\u{2388}' | '\u{23CF}'
+        | '\u{23E9}'..='\u{23F3}' | '\u{23F8}'..='\u{23FA}' | '\u{24C2}' | '\u{25AA}'..='\u{25AB}' | '\u{25B6}'
+        | '\u{25C0}' | '\u{25FB}'..='\u{25FE}' | '\u{2600}'..='\u{2605}' | '\u{2607}'..='\u{2612}'
+        | '\u{2614}'..='\u{2685}' | '\u{2690}'..='\u{2705}' | '\u{2708}'..='\u{2712}' | '\u{2714}' | '\u{2716}'
+        | '\u{271D}' | '\u{2721}' | '\u{2728}' | '\u{2733}'..='\u{2734}' | '\u{2744}' | '\u{2747}' | '\u{274C}'
+        | '\u{274E}' | '\u{2753}'..='\u{2755}' | '\u{2757}' | '\u{2763}'..='\u{2767}' | '\u{2795}'..='\u{2797}'
+        | '\u{27A1}' | '\u{27B0}' | '\u{27BF}' | '\u{2934}'..='\u{2935}' | '\u{2B05}'..='\u{2B07}'
+        | '\u{2B1B}'..='\u{2B1C}' | '\u{2B50}' | '\u{2B55}' | '\u{3030}' | '\u{303D}' | '\u{3297}' | '\u{3299}'
+        | '\u{1F000}'..='\u{1F0FF}' | '\u{1F10D}'..='\u{1F10F}' | '\u{1F12F}' | '\u{1F16C}'..='\u{1F171}'
+        | '\u{1F17E}'..='\u{1F17F}' | '\u{1F18E}' | '\u{1F191}'..='\u{1F19A}' | '\u{1F1AD}'..='\u{1F1E5}'
+        | '\u{1F201}'..='\u{1F20F}' | '\u{1F21A}' | '\u{1F22F}' | '\u{1F232}'..='\u{1F23A}'
+        | '\u{1F23C}'..='\u{1F23F}' | '\u{1F249}'..='\u{1F3FA}' | '\u{1F400}'..='\u{1F53D}'
+        | '\u{1F546}'..='\u{1F64F}' | '\u{1F680}'..='\u{1F6FF}' | '\u{1F774}'..='\u{1F77F}'
+        | '\u{1F7D5}'..='\u{1F7FF}' | '\u{1F80C}'..='\u{1F80F}' | '\u{1F848}'..='\u{1F84F}'
+        | '\u{1F85A}'..='\u{1F85F}' | '\u{1F888}'..='\u{1F88F}' | '\u{1F8AE}'..='\u{1F8FF}'
+        | '\u{1F90C}'..='\u{1F93A}' | '\u{1F93C}'..='\u{1F945}' | '\u{1F947}'..='\u{1FAFF}'
+        | '\u{1FC00}'..='\u{1FFFD}')
 }

@@ -9,9 +9,7 @@ use super::analyzer::{Analyzer, AnalyzerConfig};
 use super::bm25::{self, Bm25Params, Bm25Scorer};
 use super::error::SparseError;
 use super::postings::{PostingList, END};
-#[cfg(test)]
-use super::search::SearchStats;
-use super::search::{self, Contribution, QueryTerm};
+use super::search::{self, Contribution, QueryTerm, SearchStats};
 use crate::dense::PointFilter;
 use crate::topk::Scored;
 
@@ -328,16 +326,26 @@ impl InvertedIndex {
         Ok(search::exhaustive(&terms, &scoring, self.docs.len(), k, filter))
     }
 
-    #[cfg(test)]
-    pub(crate) fn search_text_stats(&self, query: &str, k: usize) -> (Vec<Scored>, SearchStats) {
-        let (terms, scoring) = self.text_query(query).expect("a BM25 index");
-        search::pruned(&terms, &scoring, k, None)
+    /// [`InvertedIndex::search_text`], with what the search did.
+    pub fn search_text_with_stats(
+        &self,
+        query: &str,
+        k: usize,
+        filter: Option<PointFilter<'_>>,
+    ) -> Result<(Vec<Scored>, SearchStats), SparseError> {
+        let (terms, scoring) = self.text_query(query)?;
+        Ok(search::pruned(&terms, &scoring, k, filter))
     }
 
-    #[cfg(test)]
-    pub(crate) fn search_sparse_stats(&self, query: &[(u32, f32)], k: usize) -> (Vec<Scored>, SearchStats) {
-        let (terms, scoring) = self.sparse_query(query).expect("a dot-product index");
-        search::pruned(&terms, &scoring, k, None)
+    /// [`InvertedIndex::search_sparse`], with what the search did.
+    pub fn search_sparse_with_stats(
+        &self,
+        query: &[(u32, f32)],
+        k: usize,
+        filter: Option<PointFilter<'_>>,
+    ) -> Result<(Vec<Scored>, SearchStats), SparseError> {
+        let (terms, scoring) = self.sparse_query(query)?;
+        Ok(search::pruned(&terms, &scoring, k, filter))
     }
 }
 

@@ -41,3 +41,4 @@ pub use analyzer::{Analyzer, AnalyzerConfig, Language, Segmenter, Stemmer, Stopw
 pub use bm25::{Bm25Params, LengthNorm};
 pub use error::SparseError;
 pub use index::{InvertedIndex, InvertedIndexParams, MAX_SPARSE_ID};
+pub use search::SearchStats;

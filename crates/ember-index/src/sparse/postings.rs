@@ -1,6 +1,9 @@
 //! Posting lists in blocks: each term's `(point id, value)` pairs sorted by id, cut into blocks
-//! of [`BLOCK`] to `2·BLOCK` postings, each with the maxima a search needs to bound the block's
-//! scores without reading it.
+//! of [`BLOCK`] to `2·BLOCK` postings, each with what a search needs to bound the block's
+//! scores without reading it: the largest value, and (for BM25) the block's *impacts*, the
+//! Pareto frontier of `(term frequency, document length)` pairs (Lucene's `Impacts`): every
+//! posting has a frequency at most and a length at least those of some impact, so, BM25 being
+//! monotonic in both, the best impact's score bounds the block at any `avgdl` and `idf`.
 //!
 //! A value is a term frequency (BM25) or a weight (dot product); both are `f32` (frequencies are
 //! exact up to 2²⁴). Blocks keep inserts and removals local: appending (ids in increasing order,
@@ -20,8 +23,10 @@ pub(crate) struct Block {
     pub(crate) values: Vec<f32>,
     /// The largest value in the block.
     pub(crate) max_value: f32,
-    /// The shortest document length in the block (BM25; 0 for dot-product indexes).
-    pub(crate) min_len: u32,
+    /// `(value, document length)` pairs not dominated by another posting of the block (a larger
+    /// or equal value with a shorter or equal length); one pair for dot-product indexes, where
+    /// every length is 0.
+    pub(crate) impacts: Vec<(f32, u32)>,
 }
 
 impl Block {
@@ -29,9 +34,36 @@ impl Block {
         self.ids[self.ids.len() - 1]
     }
 
+    fn new(id: u32, value: f32, len: u32) -> Self {
+        Block { ids: vec![id], values: vec![value], max_value: value, impacts: vec![(value, len)] }
+    }
+
     fn refresh(&mut self, lens: &[u32]) {
         self.max_value = self.values.iter().copied().fold(0.0, f32::max);
-        self.min_len = self.ids.iter().map(|&id| lens.get(id as usize).copied().unwrap_or(0)).min().unwrap_or(0);
+        let mut pairs: Vec<(f32, u32)> = self
+            .ids
+            .iter()
+            .zip(&self.values)
+            .map(|(&id, &v)| (v, lens.get(id as usize).copied().unwrap_or(0)))
+            .collect();
+        pairs.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        self.impacts.clear();
+        let mut shortest = u32::MAX;
+        for (v, len) in pairs {
+            if len < shortest {
+                self.impacts.push((v, len));
+                shortest = len;
+            }
+        }
+    }
+
+    /// Account for a new posting in the impacts.
+    fn add_impact(&mut self, value: f32, len: u32) {
+        if self.impacts.iter().any(|&(v, l)| v >= value && l <= len) {
+            return;
+        }
+        self.impacts.retain(|&(v, l)| !(value >= v && len <= l));
+        self.impacts.push((value, len));
     }
 }
 
@@ -64,9 +96,9 @@ impl PostingList {
                     last.ids.push(id);
                     last.values.push(value);
                     last.max_value = last.max_value.max(value);
-                    last.min_len = last.min_len.min(len);
+                    last.add_impact(value, len);
                 }
-                _ => self.blocks.push(Block { ids: vec![id], values: vec![value], max_value: value, min_len: len }),
+                _ => self.blocks.push(Block::new(id, value, len)),
             }
             return;
         }
@@ -76,14 +108,14 @@ impl PostingList {
         block.ids.insert(pos, id);
         block.values.insert(pos, value);
         block.max_value = block.max_value.max(value);
-        block.min_len = block.min_len.min(len);
+        block.add_impact(value, len);
         if block.ids.len() > 2 * BLOCK {
             let half = block.ids.len() / 2;
             let mut tail = Block {
                 ids: block.ids.split_off(half),
                 values: block.values.split_off(half),
                 max_value: 0.0,
-                min_len: 0,
+                impacts: Vec::new(),
             };
             block.refresh(lens);
             tail.refresh(lens);
@@ -174,16 +206,16 @@ impl<'a> Cursor<'a> {
         self.pos += ids[self.pos..].partition_point(|&x| x < target);
     }
 
-    /// The index of the first block at or after `from` whose last id is ≥ `target`, without
-    /// moving the cursor (`None` when the list has no posting ≥ `target`).
-    pub(crate) fn block_for(&self, target: u32, from: usize) -> Option<usize> {
-        let from = from.max(self.block);
-        let i = from + self.blocks.get(from..)?.partition_point(|b| b.last() < target);
-        (i < self.blocks.len()).then_some(i)
+    /// The block of the current posting (`None` when exhausted).
+    #[inline]
+    pub(crate) fn block(&self) -> Option<&'a Block> {
+        self.blocks.get(self.block)
     }
 
-    pub(crate) fn blocks(&self) -> &'a [Block] {
-        self.blocks
+    /// The current block and those after it.
+    #[inline]
+    pub(crate) fn blocks_ahead(&self) -> &'a [Block] {
+        self.blocks.get(self.block..).unwrap_or(&[])
     }
 }
 
@@ -219,7 +251,14 @@ mod tests {
         for b in &list.blocks {
             assert!(!b.ids.is_empty() && b.ids.len() <= 2 * BLOCK);
             assert_eq!(b.max_value, b.values.iter().copied().fold(0.0, f32::max));
-            assert_eq!(b.min_len, b.ids.iter().map(|&i| lens[i as usize]).min().unwrap());
+            // every posting is dominated by an impact, and no impact by another
+            for (&id, &v) in b.ids.iter().zip(&b.values) {
+                assert!(b.impacts.iter().any(|&(iv, il)| iv >= v && il <= lens[id as usize]));
+            }
+            for (i, &(v, l)) in b.impacts.iter().enumerate() {
+                assert!(b.values.contains(&v));
+                assert!(b.impacts.iter().enumerate().all(|(j, &(w, m))| i == j || !(w >= v && m <= l)));
+            }
         }
 
         // seek agrees with a scan

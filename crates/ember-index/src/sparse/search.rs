@@ -1,25 +1,31 @@
 //! Top-k over posting lists: an exhaustive term-at-a-time scan (the oracle) and block-max
-//! MaxScore (Turtle & Flood 1995; with per-block maxima as in Ding & Suel, SIGIR 2011, and
-//! Lucene's `MaxScoreBulkScorer`), which returns exactly the same hits.
+//! MaxScore (Turtle & Flood 1995; with per-block maxima as in Ding & Suel, SIGIR 2011; processed
+//! in windows of ids as Lucene's `MaxScoreBulkScorer`), which returns exactly the same hits.
 //!
-//! **Scores are computed one way in both.** A document's score is the sum of its terms'
-//! contributions in the query's term order, accumulated in `f64` and rounded to `f32`; the
-//! pruned search collects a candidate's contributions and sums them in that same order, so the
-//! two searches agree bit for bit, ties included (lower id first).
+//! **Scores are summed exactly, so order does not matter.** Each term's contribution (an `f32`)
+//! is turned into a fixed-point integer, `⌊c · 2^F⌋`, with `F` chosen per query so that the sum
+//! of all the query terms' largest contributions fits in 62 bits, and a document's score is the
+//! integer sum turned back into `f32`. Integer sums do not depend on the order of the terms, so
+//! the pruned search (which adds a document's terms in whatever order it meets them) and the
+//! exhaustive scan agree bit for bit, ties included (lower id first); the fixed point costs
+//! nothing measurable in precision (a resolution of 2⁻⁶² of the largest possible score).
 //!
 //! **Pruning is safe.** Every contribution is ≥ 0 and at most its block's bound (BM25 is
 //! monotonic in tf and in document length, and a dot product with weights ≥ 0 in the weight,
-//! all under float rounding), so a sum of bounds bounds the score. A candidate is skipped only
-//! when that bound, inflated by a relative 1e-9 for the rounding of `f64` sums in a different
-//! order, is ≤ the current k-th score: documents are visited in increasing id, so one that
-//! only ties the k-th score loses the tie.
+//! all under float rounding), so a sum of bounds bounds the score. A document is skipped only
+//! when that bound, inflated by a relative 1e-9 for the rounding of `f64` sums, is ≤ the current
+//! k-th score: documents are visited in increasing id, so one that only ties the k-th score
+//! loses the tie anyway.
 //!
-//! MaxScore keeps the query terms sorted by their largest possible contribution; the prefix
-//! of terms whose bounds together cannot reach the k-th score are *non-essential*: their lists
-//! are never walked, only probed for candidates found in the essential lists, and a probe stops
-//! as soon as the remaining bounds cannot lift the candidate into the top k. Block maxima add a
-//! second test: for the range of ids up to the nearest block end, the sum of the current
-//! blocks' bounds of all terms must beat the k-th score, or the whole range is skipped.
+//! **The algorithm.** Ids are processed in windows that end at the nearest end of a block of
+//! any query term (at most [`WINDOW`] ids), so each term has at most one block in the window and
+//! that block's bound bounds the term there. Per window, the terms are sorted by bound; the
+//! longest prefix whose bounds together cannot reach the k-th score is *non-essential*; if that
+//! is every term, the window is skipped unread. The essential terms' postings in the window are
+//! added up term at a time into a small accumulator; then each document found is checked in
+//! id order: if its partial score plus the non-essential bounds cannot reach the k-th score it is
+//! dropped, otherwise the non-essential lists are probed for it (largest bound first), stopping
+//! as soon as the remaining bounds cannot lift it into the top k.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -50,9 +56,11 @@ impl Contribution<'_> {
     /// At least the contribution of every posting in `block`.
     fn bound(&self, weight: f32, block: &Block) -> f32 {
         match self {
-            Contribution::Bm25 { scorer, .. } => {
-                Bm25Scorer::score(weight, block.max_value, scorer.norm_inverse(block.min_len))
-            }
+            Contribution::Bm25 { scorer, .. } => block
+                .impacts
+                .iter()
+                .map(|&(tf, len)| Bm25Scorer::score(weight, tf, scorer.norm_inverse(len)))
+                .fold(0.0, f32::max),
             Contribution::Dot => weight * block.max_value,
         }
     }
@@ -65,14 +73,25 @@ pub(crate) struct QueryTerm<'a> {
     pub(crate) weight: f32,
 }
 
-/// What a search did, for tests and benchmarks.
+/// What a pruned search did (for tests, benchmarks and explanations).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct SearchStats {
+pub struct SearchStats {
+    /// Postings in the query terms' lists: what an exhaustive scan reads.
+    pub postings: usize,
     /// Documents whose contributions were (at least partly) computed.
-    pub(crate) candidates: usize,
+    pub candidates: usize,
     /// Documents fully scored and offered to the top k.
-    pub(crate) scored: usize,
+    pub scored: usize,
+    /// Windows of ids considered.
+    pub windows: usize,
+    /// Windows skipped unread (no document in them could enter the top k).
+    pub skipped_windows: usize,
+    /// Look-ups of a candidate in a non-essential term's postings.
+    pub probes: usize,
 }
+
+/// The most ids one window spans (the accumulator's size).
+pub(crate) const WINDOW: usize = 4096;
 
 /// Whether a document whose score is at most `bound` cannot enter a top k whose worst score is
 /// `threshold` (see the module docs for the slack).
@@ -81,16 +100,39 @@ fn cannot_beat(bound: f64, threshold: f32) -> bool {
     bound * (1.0 + 1e-9) <= f64::from(threshold)
 }
 
-/// The score from per-term contributions, in query term order.
-#[inline]
-fn total(contributions: &[f32], hit: &[bool]) -> f32 {
-    let mut sum = 0f64;
-    for (&c, &h) in contributions.iter().zip(hit) {
-        if h {
-            sum += f64::from(c);
-        }
+/// The largest contribution any posting of `list` can make.
+fn list_bound(scoring: &Contribution<'_>, weight: f32, list: &PostingList) -> f32 {
+    list.blocks.iter().map(|b| scoring.bound(weight, b)).fold(0.0, f32::max)
+}
+
+/// Exact fixed-point sums of contributions (see the module docs).
+#[derive(Debug, Clone, Copy)]
+struct Fixed {
+    scale: f64,
+}
+
+impl Fixed {
+    /// A scale at which contributions bounded by `bounds` (summed) fit in 62 bits.
+    fn for_bounds(bounds: impl Iterator<Item = f32>) -> Self {
+        let total: f64 = bounds.map(f64::from).sum::<f64>() * (1.0 + 1e-6);
+        let exponent = if total > 0.0 { 62 - total.log2().ceil() as i32 } else { 62 };
+        Fixed { scale: 2f64.powi(exponent.clamp(-1000, 1000)) }
     }
-    sum as f32
+
+    #[inline]
+    fn of(self, contribution: f32) -> u64 {
+        (f64::from(contribution) * self.scale) as u64
+    }
+
+    #[inline]
+    fn value(self, sum: u64) -> f64 {
+        sum as f64 / self.scale
+    }
+
+    #[inline]
+    fn score(self, sum: u64) -> f32 {
+        self.value(sum) as f32
+    }
 }
 
 /// Heap order: the worst kept hit on top (lower score, then higher id).
@@ -124,23 +166,22 @@ impl TopK {
     }
 
     /// The k-th best score once k hits are held.
+    #[inline]
     fn threshold(&self) -> Option<f32> {
-        (self.heap.len() == self.k).then(|| self.heap.peek().map_or(f32::INFINITY, |w| w.0.score))
+        if self.heap.len() == self.k {
+            self.heap.peek().map(|w| w.0.score)
+        } else {
+            None
+        }
     }
 
-    /// Offer a hit; whether the threshold may have changed.
-    fn push(&mut self, hit: Scored) -> bool {
+    fn push(&mut self, hit: Scored) {
         if self.heap.len() < self.k {
             self.heap.push(Worst(hit));
-            return self.heap.len() == self.k;
-        }
-        match self.heap.peek() {
-            Some(top) if Worst(hit).cmp(top) == Ordering::Less => {
-                self.heap.pop();
-                self.heap.push(Worst(hit));
-                true
+        } else if let Some(mut top) = self.heap.peek_mut() {
+            if Worst(hit).cmp(&top) == Ordering::Less {
+                *top = Worst(hit);
             }
-            _ => false,
         }
     }
 
@@ -162,18 +203,19 @@ pub(crate) fn exhaustive(
     if k == 0 || terms.is_empty() {
         return Vec::new();
     }
-    let mut acc = vec![0f64; ids];
+    let fixed = Fixed::for_bounds(terms.iter().map(|t| list_bound(scoring, t.weight, t.list)));
+    let mut acc = vec![0u64; ids];
     let mut matched = vec![false; ids];
     for t in terms {
         for (id, value) in t.list.iter() {
-            acc[id as usize] += f64::from(scoring.score(t.weight, id, value));
+            acc[id as usize] += fixed.of(scoring.score(t.weight, id, value));
             matched[id as usize] = true;
         }
     }
     let mut top = TopK::new(k);
-    for (id, (&score, &m)) in acc.iter().zip(&matched).enumerate() {
+    for (id, (&sum, &m)) in acc.iter().zip(&matched).enumerate() {
         if m && filter.is_none_or(|f| f(id)) {
-            top.push(Scored { id, score: score as f32 });
+            top.push(Scored { id, score: fixed.score(sum) });
         }
     }
     top.into_sorted()
@@ -183,129 +225,130 @@ pub(crate) fn exhaustive(
 struct TermState<'a> {
     cursor: Cursor<'a>,
     weight: f32,
-    /// The bound of each of the list's blocks.
-    block_bounds: Vec<f32>,
-    /// The largest block bound.
-    bound: f32,
-    /// The block the last range check used (only moves forward).
-    shallow: usize,
+    /// This term's bound in the current window (0 when it has no block there).
+    window_bound: f32,
 }
 
-/// Block-max MaxScore (see the module docs).
+/// Block-max MaxScore in windows (see the module docs).
 pub(crate) fn pruned(
     terms: &[QueryTerm<'_>],
     scoring: &Contribution<'_>,
     k: usize,
     filter: Option<PointFilter<'_>>,
 ) -> (Vec<Scored>, SearchStats) {
-    let mut stats = SearchStats::default();
+    let mut stats = SearchStats { postings: terms.iter().map(|t| t.list.len()).sum(), ..SearchStats::default() };
     let n = terms.len();
     if k == 0 || n == 0 {
         return (Vec::new(), stats);
     }
-    let mut states: Vec<TermState<'_>> = terms
-        .iter()
-        .map(|t| {
-            let cursor = t.list.cursor();
-            let block_bounds: Vec<f32> = cursor.blocks().iter().map(|b| scoring.bound(t.weight, b)).collect();
-            let bound = block_bounds.iter().copied().fold(0.0, f32::max);
-            TermState { cursor, weight: t.weight, block_bounds, bound, shallow: 0 }
-        })
-        .collect();
-    // Terms by bound, smallest first (ties: query order); prefix[i] bounds the terms order[..i].
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| states[a].bound.total_cmp(&states[b].bound).then(a.cmp(&b)));
-    let mut prefix = vec![0f64; n + 1];
-    for (i, &t) in order.iter().enumerate() {
-        prefix[i + 1] = prefix[i] + f64::from(states[t].bound);
-    }
-
+    let fixed = Fixed::for_bounds(terms.iter().map(|t| list_bound(scoring, t.weight, t.list)));
+    let mut states: Vec<TermState<'_>> =
+        terms.iter().map(|t| TermState { cursor: t.list.cursor(), weight: t.weight, window_bound: 0.0 }).collect();
     let mut top = TopK::new(k);
-    // order[..first_essential] are the non-essential terms.
-    let mut first_essential = 0;
-    let mut contributions = vec![0f32; n];
-    let mut hit = vec![false; n];
-    // The last block-max range: ids up to `range_end` could beat `range_threshold` iff `range_ok`.
-    let mut range: Option<(u32, f32, bool)> = None;
+    let mut acc = vec![0u64; WINDOW];
+    let mut seen = vec![0u64; WINDOW / 64];
+    // Terms by window bound, smallest first; prefix[i] = Σ bounds of order[..i].
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut prefix = vec![0f64; n + 1];
+    let mut next: u32 = 0;
+    // order[lead..] are the terms that were essential in the last window.
+    let mut lead = 0;
 
     loop {
-        let doc = order[first_essential..].iter().map(|&t| states[t].cursor.doc()).min().unwrap_or(END);
-        if doc == END {
+        // The window: from the next id any term holds to the nearest block end.
+        let mut start = END;
+        for st in states.iter_mut() {
+            st.cursor.seek(next);
+            start = start.min(st.cursor.doc());
+        }
+        if start == END {
             break;
         }
+        // It ends at the nearest block end of the terms that were essential in the last window
+        // (all terms at first), so that dense non-essential terms do not cut windows short; the
+        // other terms are bounded by their largest block bound in the window.
+        let mut end = start.saturating_add(WINDOW as u32 - 1).min(END - 1);
+        for &t in &order[lead..] {
+            if let Some(block) = states[t].cursor.block() {
+                end = end.min(block.last());
+            }
+        }
+        for st in states.iter_mut() {
+            st.window_bound = st
+                .cursor
+                .blocks_ahead()
+                .iter()
+                .take_while(|b| b.ids[0] <= end)
+                .map(|b| scoring.bound(st.weight, b))
+                .fold(0.0, f32::max);
+        }
+        next = end + 1;
+        stats.windows += 1;
+
+        // Which terms are essential here.
         let threshold = top.threshold();
+        let mut first_essential = 0;
         if let Some(theta) = threshold {
-            let ok = match range {
-                Some((end, at, ok)) if doc <= end && at == theta => ok,
-                _ => {
-                    let mut bound = 0f64;
-                    let mut end = END - 1;
-                    for st in states.iter_mut() {
-                        if let Some(b) = st.cursor.block_for(doc, st.shallow) {
-                            st.shallow = b;
-                            bound += f64::from(st.block_bounds[b]);
-                            end = end.min(st.cursor.blocks()[b].last());
-                        } else {
-                            st.shallow = st.cursor.blocks().len();
-                        }
-                    }
-                    let ok = !cannot_beat(bound, theta);
-                    range = Some((end, theta, ok));
-                    ok
-                }
-            };
-            if !ok {
-                let (end, _, _) = range.unwrap_or((doc, theta, false));
-                for &t in &order[first_essential..] {
-                    states[t].cursor.seek(end + 1);
-                }
+            order.sort_unstable_by(|&a, &b| states[a].window_bound.total_cmp(&states[b].window_bound));
+            for (i, &t) in order.iter().enumerate() {
+                prefix[i + 1] = prefix[i] + f64::from(states[t].window_bound);
+            }
+            while first_essential < n && cannot_beat(prefix[first_essential + 1], theta) {
+                first_essential += 1;
+            }
+            lead = first_essential.min(n - 1);
+            if first_essential == n {
+                stats.skipped_windows += 1;
                 continue;
             }
         }
 
-        stats.candidates += 1;
-        let mut partial = 0f64;
+        // Essential postings of the window, term at a time.
         for &t in &order[first_essential..] {
-            let st = &states[t];
-            if st.cursor.doc() == doc {
-                let c = scoring.score(st.weight, doc, st.cursor.value());
-                contributions[t] = c;
-                hit[t] = true;
-                partial += f64::from(c);
-            }
-        }
-        let mut skipped = false;
-        if let Some(theta) = threshold {
-            for i in (0..first_essential).rev() {
-                if cannot_beat(partial + prefix[i + 1], theta) {
-                    skipped = true;
+            let st = &mut states[t];
+            loop {
+                let doc = st.cursor.doc();
+                if doc > end {
                     break;
                 }
-                let st = &mut states[order[i]];
-                st.cursor.seek(doc);
-                if st.cursor.doc() == doc {
-                    let c = scoring.score(st.weight, doc, st.cursor.value());
-                    contributions[order[i]] = c;
-                    hit[order[i]] = true;
-                    partial += f64::from(c);
-                }
-            }
-        }
-        if !skipped && filter.is_none_or(|f| f(doc as usize)) {
-            stats.scored += 1;
-            let score = total(&contributions, &hit);
-            if top.push(Scored { id: doc as usize, score }) {
-                if let Some(theta) = top.threshold() {
-                    while first_essential < n && cannot_beat(prefix[first_essential + 1], theta) {
-                        first_essential += 1;
-                    }
-                }
-            }
-        }
-        hit.iter_mut().for_each(|h| *h = false);
-        for st in states.iter_mut() {
-            if st.cursor.doc() == doc {
+                let j = (doc - start) as usize;
+                acc[j] += fixed.of(scoring.score(st.weight, doc, st.cursor.value()));
+                seen[j / 64] |= 1 << (j % 64);
                 st.cursor.next();
+            }
+        }
+
+        // Candidates in id order.
+        let words = (end - start) as usize / 64 + 1;
+        for (w, word) in seen[..words].iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                let j = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let doc = start + j as u32;
+                let mut sum = std::mem::take(&mut acc[j]);
+                stats.candidates += 1;
+                let theta = top.threshold();
+                let mut dropped = false;
+                if let Some(theta) = theta {
+                    for i in (0..first_essential).rev() {
+                        if cannot_beat(fixed.value(sum) + prefix[i + 1], theta) {
+                            dropped = true;
+                            break;
+                        }
+                        let st = &mut states[order[i]];
+                        stats.probes += 1;
+                        st.cursor.seek(doc);
+                        if st.cursor.doc() == doc {
+                            sum += fixed.of(scoring.score(st.weight, doc, st.cursor.value()));
+                        }
+                    }
+                    dropped = dropped || cannot_beat(fixed.value(sum), theta);
+                }
+                if !dropped && filter.is_none_or(|f| f(doc as usize)) {
+                    stats.scored += 1;
+                    top.push(Scored { id: doc as usize, score: fixed.score(sum) });
+                }
             }
         }
     }
