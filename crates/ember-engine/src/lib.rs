@@ -3,6 +3,7 @@
 //! the collection with filters).
 
 pub mod error;
+pub mod fusion;
 pub mod ingest;
 pub mod search;
 pub mod source;

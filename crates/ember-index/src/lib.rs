@@ -7,9 +7,11 @@
 //! * [`HnswIndex`]: an HNSW graph with tombstone deletes, filters applied during the search and
 //!   a versioned byte format;
 //! * [`QuantizedFlatIndex`]: an int8 or binary first pass over every point, rescored with the
-//!   `f32` vectors.
+//!   `f32` vectors;
+//! * [`sparse`]: an inverted index scoring analyzed text by BM25 or learned sparse vectors by dot
+//!   product, with block-max MaxScore pruning checked against its exhaustive scan.
 //!
-//! All three implement [`DenseIndex`].
+//! The three dense indexes implement [`DenseIndex`].
 
 pub mod dense;
 pub mod distance;
@@ -19,6 +21,7 @@ pub mod hnsw;
 mod metric;
 pub mod quantized;
 mod random;
+pub mod sparse;
 #[cfg(test)]
 mod testdata;
 pub mod topk;
@@ -28,4 +31,5 @@ pub use error::IndexError;
 pub use flat::FlatIndex;
 pub use hnsw::{HnswIndex, HnswParams};
 pub use quantized::{Quantization, QuantizedFlatIndex};
+pub use sparse::{AnalyzerConfig, InvertedIndex, InvertedIndexParams, SparseError};
 pub use topk::{top_k, Scored};
