@@ -179,10 +179,6 @@ pub fn ingest(
         }
         let hash = content_hash(doc, &settings);
         let old = stored.remove(&doc.id);
-        let t = Instant::now();
-        let chunker = if doc.format == SourceFormat::Markdown { &markdown } else { &plain };
-        let chunks = chunker.chunk(&doc.text);
-        report.chunk_seconds += t.elapsed().as_secs_f64();
         match &old {
             Some(o) if o.hashes.len() == 1 && o.hashes.contains(&hash) && o.chunk_count == Some(o.ids.len() as u64) => {
                 report.unchanged += 1;
@@ -191,6 +187,10 @@ pub fn ingest(
             Some(_) => report.replaced += 1,
             None => report.added += 1,
         }
+        let t = Instant::now();
+        let chunker = if doc.format == SourceFormat::Markdown { &markdown } else { &plain };
+        let chunks = chunker.chunk(&doc.text);
+        report.chunk_seconds += t.elapsed().as_secs_f64();
         let ids: Vec<String> = (0..chunks.len()).map(|i| format!("{}#{i}", doc.id)).collect();
         if let Some(o) = old {
             let keep: HashSet<&String> = ids.iter().collect();
