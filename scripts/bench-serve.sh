@@ -38,7 +38,8 @@ export RAYON_NUM_THREADS=$threads OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$thre
 echo "bench-serve: model $model, $seconds s per configuration, $threads model threads, results in $out" >&2
 
 echo "bench-serve: building ember and the load generator (release)" >&2
-cargo build --release -q -p ember-cli -p ember-server --example loadgen
+cargo build --release -q -p ember-cli
+cargo build --release -q -p ember-server --example loadgen
 target=${CARGO_TARGET_DIR:-target}
 ember="$target/release/ember"
 loadgen="$target/release/examples/loadgen"

@@ -81,8 +81,13 @@ async fn collections_lifecycle_and_search() {
     let r = post(&state, "/v1/collections/docs/search", json!({"query": "q", "filter": "year >>= 3"})).await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.body["error"]["field"], "filter");
-    let r = post(&state, "/v1/collections/docs/search", json!({"query": "q", "k": 0})).await;
-    assert_eq!(r.status, 400);
+    for k in [json!(0), json!(10_001), json!(u64::MAX)] {
+        let r = post(&state, "/v1/collections/docs/search", json!({"query": "q", "k": k})).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(r.body["error"]["field"], "k");
+    }
+    let r = post(&state, "/v1/collections/docs/search", json!({"query": "q", "k": 10_000})).await;
+    assert_eq!(r.body["hits"].as_array().unwrap().len(), 4);
     let r = post(&state, "/v1/collections/docs/search", json!({"query": 1})).await;
     assert_eq!(r.status, 422);
     assert_eq!(r.body["error"]["field"], "query");

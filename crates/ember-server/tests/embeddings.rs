@@ -266,6 +266,10 @@ async fn tokenize_and_decode() {
     let r = post(&state, "/decode", json!({"ids": [ids.clone(), ids], "skip_special_tokens": false})).await;
     assert_eq!(r.body[0], "[CLS] hello, world! embeddings. [SEP]");
     assert_eq!(r.body.as_array().unwrap().len(), 2);
+    // Ids outside the vocabulary decode to nothing rather than failing.
+    let r = post(&state, "/decode", json!({"ids": [7592, 4294967295u64]})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body, json!(["hello"]));
 }
 
 #[tokio::test]

@@ -285,13 +285,16 @@ fn default_k() -> usize {
     10
 }
 
+/// The most hits one search returns.
+pub const MAX_K: usize = 10_000;
+
 async fn search_collection(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Body(request, _): Body<SearchRequest, Native>,
 ) -> Result<Json<Value>, Error> {
-    if request.k == 0 {
-        return Err(ApiError::invalid_field("k", "must be at least 1").into());
+    if request.k == 0 || request.k > MAX_K {
+        return Err(ApiError::invalid_field("k", format!("{} is not between 1 and {MAX_K}", request.k)).into());
     }
     let filter = match request.filter.as_deref() {
         Some(f) => Some(Filter::parse(f).map_err(|e| ApiError::invalid_field("filter", e))?),
