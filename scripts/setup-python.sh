@@ -9,6 +9,9 @@
 # The last line printed is the venv's python path, e.g.
 #   py=$(bash scripts/setup-python.sh | tail -n 1)
 #
+# `--client` installs only the HTTP client packages (the openai SDK) that the server's
+# end-to-end test drives `ember serve` with: a few megabytes instead of torch.
+#
 # Environment:
 #   EMBER_PYENV   venv location (default ~/.cache/ember-pyenv)
 #   PYTHON        interpreter used to create the venv (default python3; tested with 3.11)
@@ -31,9 +34,21 @@ pins=(
   pytrec-eval-terrier==0.5.11
   hnswlib==0.8.0
   faiss-cpu==1.15.1
+  openai==3.51.0
+  fastapi==0.163.2
+  uvicorn==0.54.0
 )
+client_pins=(
+  openai==3.51.0
+)
+if [ "${1:-}" = "--client" ]; then
+  pins=("${client_pins[@]}")
+fi
 want="${pins[*]}"
 stamp="$venv/.ember-pins"
+if [ "${1:-}" = "--client" ]; then
+  stamp="$venv/.ember-pins-client"
+fi
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "setup-python: creating venv at $venv" >&2
@@ -50,6 +65,12 @@ else
   fi
   "$venv/bin/python" -m pip install --disable-pip-version-check --upgrade pip >&2
   "$venv/bin/python" -m pip install --disable-pip-version-check "${extra[@]}" "${pins[@]}" >&2
+  if [ "${1:-}" = "--client" ]; then
+    "$venv/bin/python" -c 'import openai; print("setup-python: openai", openai.__version__)' >&2
+    printf '%s' "$want" >"$stamp"
+    echo "$venv/bin/python"
+    exit 0
+  fi
   "$venv/bin/python" - <<'PY' >&2
 import torch, transformers, sentence_transformers, safetensors, numpy, onnx, onnxruntime, hnswlib, faiss
 print("setup-python: torch", torch.__version__, "| transformers", transformers.__version__,

@@ -42,6 +42,8 @@ enum Command {
     Get(cmd::get::GetArgs),
     /// Delete documents by id.
     Delete(cmd::delete::DeleteArgs),
+    /// Serve models and collections over HTTP (OpenAI, TEI, Cohere/Jina and ember APIs).
+    Serve(cmd::serve::ServeArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -62,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Command::Collections { command } => cmd::collections::run(command),
         Command::Get(args) => cmd::get::run(args),
         Command::Delete(args) => cmd::delete::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

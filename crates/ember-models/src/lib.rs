@@ -26,5 +26,5 @@ pub mod weights;
 pub use device::DeviceSpec;
 pub use error::ModelError;
 pub use resolve::{resolve, HubOptions};
-pub use sentence::{LoadOptions, ModelInfo, SentenceEmbedder};
-pub use tokenizer::TokenCount;
+pub use sentence::{EmbeddingTokens, LoadOptions, ModelInfo, SentenceEmbedder};
+pub use tokenizer::{TextTokenizer, TokenCount, TokenDetail, Tokens};

@@ -18,7 +18,7 @@ use crate::arch::{ArchConfig, Encoder};
 use crate::catalog;
 use crate::error::{ModelError, Result};
 use crate::st::{DenseActivation, DenseConfig, SentenceConfig};
-use crate::tokenizer::TextTokenizer;
+use crate::tokenizer::{TextTokenizer, Tokens};
 use crate::weights;
 
 /// How to load a model.
@@ -64,6 +64,16 @@ pub struct ModelInfo {
 struct DenseLayer {
     linear: Linear,
     activation: DenseActivation,
+}
+
+/// Inputs tokenized for embedding ([`SentenceEmbedder::tokenize_for_embedding`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddingTokens {
+    /// One per input, prompt included, truncated to the model's (or the asked) length.
+    pub tokens: Vec<Tokens>,
+    /// Leading tokens of every input that pooling leaves out: the prompt, when the model's
+    /// Pooling module says `include_prompt: false`; 0 otherwise.
+    pub masked_prefix: usize,
 }
 
 /// A loaded embedding model.
@@ -243,34 +253,21 @@ impl SentenceEmbedder {
 
     /// Embed `texts`; one vector per text, in input order.
     pub fn embed_texts<S: AsRef<str>>(&self, texts: &[S], options: &EmbedOptions) -> Result<Embeddings> {
-        let prompt = self.select_prompt(options)?;
-        let (inputs, tokenizer) = self.prepare(texts, options)?;
-        let masked_prefix = match (&prompt, self.config.include_prompt) {
-            (Some(p), false) => tokenizer.prompt_length(p)?,
-            _ => 0,
-        };
-        let tokens = tokenizer.encode(&inputs)?;
+        let prepared = self.tokenize_for_embedding(texts, options)?;
+        let tokens = &prepared.tokens;
         let lengths: Vec<usize> = tokens.iter().map(|t| t.ids.len()).collect();
         let batch_size = options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
         let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
         for batch in plan_batches(&lengths, DEFAULT_TOKEN_BUDGET, batch_size) {
             let rows: Vec<&[u32]> = batch.indices.iter().map(|&i| tokens[i].ids.as_slice()).collect();
-            let pooled = self.forward_pooled(&rows, masked_prefix)?;
+            let masked = vec![prepared.masked_prefix; rows.len()];
+            let pooled = self.embed_tokens(&rows, &masked)?;
             for (&i, v) in batch.indices.iter().zip(pooled) {
                 vectors[i] = v;
             }
         }
-        let normalize = options.normalize.unwrap_or(self.config.normalize);
         for v in &mut vectors {
-            if normalize {
-                l2_normalize(v);
-            }
-            if let Some(d) = options.dimensions {
-                truncate_dimensions(v, d)?;
-                if normalize {
-                    l2_normalize(v);
-                }
-            }
+            self.finish_vector(v, options)?;
         }
         Ok(Embeddings {
             vectors,
@@ -279,17 +276,64 @@ impl SentenceEmbedder {
         })
     }
 
+    /// The first half of [`embed_texts`](Self::embed_texts): `texts` tokenized with the prompt
+    /// and truncation that `options` select, and how many leading tokens pooling leaves out.
+    /// A caller that batches inputs itself (a server's queue) runs this, then
+    /// [`embed_tokens`](Self::embed_tokens) and [`finish_vector`](Self::finish_vector).
+    pub fn tokenize_for_embedding<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        options: &EmbedOptions,
+    ) -> Result<EmbeddingTokens> {
+        let prompt = self.select_prompt(options)?;
+        let (inputs, tokenizer) = self.prepare(texts, options)?;
+        let masked_prefix = match (&prompt, self.config.include_prompt) {
+            (Some(p), false) => tokenizer.prompt_length(p)?,
+            _ => 0,
+        };
+        Ok(EmbeddingTokens { tokens: tokenizer.encode(&inputs)?, masked_prefix })
+    }
+
+    /// One forward pass over already tokenized sequences (at most the model's positions each):
+    /// pooled, Dense-projected vectors, before normalisation. `masked_prefix[i]` leading tokens
+    /// of `rows[i]` are left out of pooling (see [`EmbeddingTokens`]).
+    pub fn embed_tokens(&self, rows: &[&[u32]], masked_prefix: &[usize]) -> Result<Vec<Vec<f32>>> {
+        self.forward_pooled(rows, masked_prefix)
+    }
+
+    /// Normalise and truncate (Matryoshka) one pooled vector as `options` say: the last step of
+    /// [`embed_texts`](Self::embed_texts).
+    pub fn finish_vector(&self, v: &mut Vec<f32>, options: &EmbedOptions) -> Result<()> {
+        let normalize = options.normalize.unwrap_or(self.config.normalize);
+        if normalize {
+            l2_normalize(v);
+        }
+        if let Some(d) = options.dimensions {
+            truncate_dimensions(v, d)?;
+            if normalize {
+                l2_normalize(v);
+            }
+        }
+        Ok(())
+    }
+
+    /// The model's tokenizer, with ember's settings (truncation at the model's length).
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
     /// Run one batch and pool each sequence; Dense modules applied.
-    fn forward_pooled(&self, rows: &[&[u32]], masked_prefix: usize) -> Result<Vec<Vec<f32>>> {
+    fn forward_pooled(&self, rows: &[&[u32]], masked_prefix: &[usize]) -> Result<Vec<Vec<f32>>> {
         let b = rows.len();
         let lengths: Vec<usize> = rows.iter().map(|r| r.len()).collect();
         let hidden = self.encoder.forward_packed(&rows.concat(), &lengths, &self.device)?;
         let h = self.encoder.hidden_size();
         let mut pooled = Vec::with_capacity(b);
         let mut at = 0;
-        for &n in &lengths {
+        for (i, &n) in lengths.iter().enumerate() {
             let mut v = Vec::with_capacity(h * self.config.pooling.len());
-            pooling::pool(&self.config.pooling, &hidden[at * h..(at + n) * h], h, masked_prefix, &mut v);
+            let masked = masked_prefix.get(i).copied().unwrap_or(0);
+            pooling::pool(&self.config.pooling, &hidden[at * h..(at + n) * h], h, masked, &mut v);
             pooled.push(v);
             at += n;
         }

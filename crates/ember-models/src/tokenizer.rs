@@ -19,6 +19,18 @@ pub struct Tokens {
     pub truncated: bool,
 }
 
+/// One token as a tokenize endpoint reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenDetail {
+    pub id: u32,
+    /// The piece of the input it covers, or the token's string for special tokens.
+    pub text: String,
+    pub special: bool,
+    /// Byte offsets into the input.
+    pub start: Option<usize>,
+    pub stop: Option<usize>,
+}
+
 /// A model's tokenizer with ember's settings applied.
 #[derive(Debug, Clone)]
 pub struct TextTokenizer {
@@ -105,6 +117,49 @@ impl TextTokenizer {
 
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
+    }
+
+    /// The tokens of one text with their strings and byte offsets into `text` (what a tokenize
+    /// endpoint shows), truncated like every input. Offsets are `None` for special tokens, and
+    /// for every token when the model lowercases and that changed the text's byte length.
+    pub fn encode_detailed(&self, text: &str, add_special_tokens: bool) -> Result<Vec<TokenDetail>> {
+        let lowered;
+        let input = if self.lowercase {
+            lowered = text.to_lowercase();
+            lowered.as_str()
+        } else {
+            text
+        };
+        let offsets_valid = input.len() == text.len();
+        let enc = self
+            .inner
+            .encode(input, add_special_tokens)
+            .map_err(|e| ModelError::Tokenize { index: 0, message: e.to_string() })?;
+        Ok(enc
+            .get_ids()
+            .iter()
+            .zip(enc.get_tokens())
+            .zip(enc.get_offsets())
+            .zip(enc.get_special_tokens_mask())
+            .map(|(((&id, token), &(start, stop)), &special)| {
+                let special = special == 1;
+                let span = (!special && offsets_valid && text.get(start..stop).is_some()).then_some((start, stop));
+                TokenDetail {
+                    id,
+                    text: span.and_then(|(s, e)| text.get(s..e)).unwrap_or(token).to_string(),
+                    special,
+                    start: span.map(|s| s.0),
+                    stop: span.map(|s| s.1),
+                }
+            })
+            .collect())
+    }
+
+    /// Token ids back to text.
+    pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
+        self.inner
+            .decode(ids, skip_special_tokens)
+            .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })
     }
 
     /// A counter of this tokenizer's tokens without special tokens or truncation.

@@ -9,4 +9,5 @@ pub mod get;
 pub mod ingest;
 pub mod models;
 pub mod search;
+pub mod serve;
 pub mod similarity;

@@ -1,0 +1,219 @@
+//! `ember serve` end to end: the real binary on 127.0.0.1:0, driven by the official `openai`
+//! Python SDK, answers the same vectors as `ember embed`; SIGTERM lets a request in flight finish.
+//!
+//! The SDK comes from the project's Python environment (scripts/setup-python.sh --client installs
+//! it when missing). Without it the test fails under CI=true and is skipped, loudly, elsewhere.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// The venv's python with `openai` importable, installing it with the project's script if needed.
+fn python_with_openai() -> Option<PathBuf> {
+    let venv = std::env::var_os("EMBER_PYENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ember-pyenv"));
+    let python = venv.join("bin/python");
+    let has_openai = || Command::new(&python).args(["-c", "import openai"]).output().is_ok_and(|o| o.status.success());
+    if !has_openai() {
+        let ok = Command::new("bash")
+            .arg(repo_root().join("scripts/setup-python.sh"))
+            .arg("--client")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok || !has_openai() {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "the openai SDK is not available in {} and scripts/setup-python.sh --client could not install it",
+                venv.display()
+            );
+            eprintln!("\n*** SKIPPED: the openai Python SDK is unavailable ({}) ***\n", venv.display());
+            return None;
+        }
+    }
+    Some(python)
+}
+
+/// A running `ember serve`, its stderr collected, killed if the test fails early.
+struct Server {
+    child: Child,
+    addr: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ember"))
+        .arg("serve")
+        .args(args)
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", temp("serve-hf-home"))
+        .env_remove("EMBER_API_KEY")
+        .env_remove("EMBER_DATA_DIR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = line.strip_prefix("ember: listening on http://") {
+                let _ = tx.send(addr.to_string());
+            }
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("ember serve did not print its address; stderr:\n{}", log.lock().unwrap())
+    });
+    Server { child, addr, log }
+}
+
+/// One HTTP/1.1 request on a fresh connection; the status and the body.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer k3y\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+#[test]
+fn openai_sdk_against_ember_serve_equals_ember_embed() {
+    let Some(model) = real_model("minilm", "all-MiniLM-L6-v2") else { return };
+    let Some(python) = python_with_openai() else { return };
+    let model = model.to_str().unwrap();
+    let dir = temp("serve-e2e");
+    let texts = [
+        "A man is eating food.",
+        "The girl is carrying a baby.",
+        "Ünïcödé, emoji 🚀 and 中文 in one line.",
+        "A longer line about batching queues, token budgets and the model thread that runs them all.",
+    ];
+    std::fs::write(dir.join("texts.txt"), texts.join("\n") + "\n").unwrap();
+
+    let o = ember(&["embed", "--model", model, "--input", dir.join("texts.txt").to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cli: Vec<Vec<f32>> =
+        String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(cli.len(), texts.len());
+
+    let data = dir.join("data");
+    let server = start_server(&[
+        "--model",
+        &format!("minilm={model}"),
+        "--model",
+        model,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--api-key",
+        "k3y",
+    ]);
+    let script = repo_root().join("crates/ember-cli/tests/serve/openai_client.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(format!("http://{}/v1", server.addr))
+        .arg("k3y")
+        .arg(dir.join("texts.txt"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client failed:\n{}\nserver:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log.lock().unwrap()
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("openai SDK {}", got["openai_version"]);
+    for key in ["default", "float"] {
+        let rows = got[key].as_array().unwrap();
+        assert_eq!(rows.len(), texts.len(), "{key}");
+        for (i, row) in rows.iter().enumerate() {
+            let c = cosine(&floats(row), &cli[i]);
+            assert!(c >= 0.9999, "{key} input {i}: cosine {c}");
+        }
+    }
+    assert_eq!(got["indices"], serde_json::json!([0, 1, 2, 3]));
+    assert!(got["usage"]["prompt_tokens"].as_u64().unwrap() > 20);
+    assert!(cosine(&floats(&got["single"]), &cli[0]) >= 0.9999);
+    let d = floats(&got["dimensions"]);
+    assert_eq!(d.len(), 128);
+    assert!(cosine(&d, &cli[0][..128]) >= 0.9999);
+    assert_eq!(got["models"], serde_json::json!(["all-MiniLM-L6-v2", "minilm"]));
+    assert_eq!(got["not_found"]["status"], 404);
+    assert_eq!(got["not_found"]["code"], "model_not_found");
+    assert!(got["not_found"]["message"].as_str().unwrap().contains("available models: minilm, all-MiniLM-L6-v2"));
+    assert_eq!(got["unauthorized"]["status"], 401);
+    assert_eq!(got["bad_request"]["status"], 400);
+    assert_eq!(got["bad_request"]["param"], "input[0]");
+
+    // SIGTERM while a request is in flight: the request is answered, then the server exits 0.
+    let inputs: Vec<String> = (0..300).map(|i| format!("sentence {i} {}", "word ".repeat(100))).collect();
+    let body = serde_json::json!({ "inputs": inputs, "truncate": true }).to_string();
+    let addr = server.addr.clone();
+    let inflight = std::thread::spawn(move || http(&addr, "POST", "/embed", &body));
+    // Let the request reach the server (300 inputs of ~100 tokens take seconds on two cores).
+    std::thread::sleep(Duration::from_millis(300));
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let (status, body) = inflight.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    let vectors: Vec<Vec<f32>> = serde_json::from_str(&body).unwrap();
+    assert_eq!(vectors.len(), 300);
+    let exit = server.child.wait().unwrap();
+    let log = server.log.lock().unwrap().clone();
+    assert!(exit.success(), "exit {exit:?}; stderr:\n{log}");
+    assert!(log.contains("ember: stopped"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn serve_reports_bad_flags() {
+    let o = ember(&["serve", "--model", "=x", "--port", "0"], None);
+    assert_error(&o, &["expected NAME=MODEL or MODEL"]);
+    let Some(model) = real_model("minilm", "all-MiniLM-L6-v2") else { return };
+    let o = ember(&["serve", "--model", model.to_str().unwrap(), "--max-queue", "0", "--port", "0"], None);
+    assert_error(&o, &["max_queue must be at least 1"]);
+}

@@ -1,0 +1,388 @@
+//! ember's own API: collections, their documents and search (the engine's pipelines, the same
+//! as the CLI's), and the chunker. Error body: `{"error": {"code": "...", "message": "...",
+//! "field": ...}}`.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/v1/collections` | every collection |
+//! | POST | `/v1/collections` | create one: `{"name", "model"?}` |
+//! | GET, DELETE | `/v1/collections/{name}` | one collection's summary; drop it |
+//! | POST | `/v1/collections/{name}/documents` | upsert `{"documents": [{"id", "text", "metadata"?}]}` |
+//! | DELETE | `/v1/collections/{name}/documents` | delete `{"ids": [...]}` |
+//! | GET | `/v1/collections/{name}/documents/{id}` | one document |
+//! | POST | `/v1/collections/{name}/search` | `{"query", "k"?, "filter"?}` |
+//! | POST | `/v1/chunk` | `{"text", "max_tokens"?, "overlap"?, "format"?, "model"?}` |
+//!
+//! Documents are stored as given (one vector each, embedded with the model's document prompt);
+//! a text over the model's limit is refused unless `"truncate": true`: cut documents first,
+//! with `/v1/chunk` or `ember ingest`.
+
+use std::collections::HashSet;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ember_chunk::{ChunkConfig, Chunker, TextFormat, TokenCounter};
+use ember_core::{Embedder, Similarity};
+use ember_engine::{role_options, search};
+use ember_models::TokenCount;
+use ember_store::{Collection, CollectionConfig, CollectionInfo, Document, Filter, IndexKind, Precision};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::batcher::{EmbedRequest, Input};
+use crate::error::{ApiError, ErrorKind, Failure, Flavour};
+use crate::json::Body;
+use crate::models::ServedModel;
+use crate::routes::blocking;
+use crate::state::AppState;
+
+/// ember's error body.
+#[derive(Debug)]
+pub struct Native;
+
+impl Flavour for Native {
+    fn error_body(e: &ApiError) -> Value {
+        let code = match e.kind {
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::PayloadTooLarge => "too_large",
+            ErrorKind::Unprocessable => "invalid",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::NotSupported => "not_supported",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
+        };
+        json!({"error": {"code": code, "message": e.message, "field": e.param}})
+    }
+}
+
+type Error = Failure<Native>;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/collections", get(list).post(create))
+        .route("/v1/collections/{name}", get(info).delete(drop_collection))
+        .route("/v1/collections/{name}/documents", post(upsert).delete(delete_documents))
+        .route("/v1/collections/{name}/documents/{*id}", get(get_document))
+        .route("/v1/collections/{name}/search", post(search_collection))
+        .route("/v1/chunk", post(chunk))
+}
+
+/// 404 for unknown routes, in ember's shape.
+pub async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> Error {
+    ApiError::not_found(format!("no endpoint {method} {}", uri.path())).into()
+}
+
+#[derive(Debug, Serialize)]
+pub struct CollectionSummary {
+    pub name: String,
+    pub model: String,
+    /// The served model name that embeds for it, if this server serves its model.
+    pub served_as: Option<String>,
+    pub dimension: usize,
+    pub distance: Similarity,
+    pub count: usize,
+    pub disk_bytes: u64,
+}
+
+fn summary(info: &CollectionInfo, state: &AppState) -> CollectionSummary {
+    CollectionSummary {
+        name: info.name.clone(),
+        model: info.config.model_id.clone(),
+        served_as: state.models().by_model_id(&info.config.model_id).map(|m| m.name.clone()),
+        dimension: info.config.dimension,
+        distance: info.config.distance,
+        count: info.count,
+        disk_bytes: info.disk_bytes,
+    }
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, Error> {
+    let store = state.store()?.clone();
+    let infos = blocking(move || Ok(store.list()?)).await?;
+    let collections: Vec<CollectionSummary> = infos.iter().map(|i| summary(i, &state)).collect();
+    Ok(Json(json!({ "collections": collections })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateRequest {
+    pub name: String,
+    pub model: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Body(request, _): Body<CreateRequest, Native>,
+) -> Result<(StatusCode, Json<CollectionSummary>), Error> {
+    let store = state.store()?.clone();
+    let served = state.models().select(request.model.as_deref())?;
+    let config = CollectionConfig {
+        model_id: served.model().model_id().to_string(),
+        dimension: served.model().dimension(),
+        distance: Similarity::Cosine,
+        precision: Precision::Float32,
+        index: IndexKind::Flat,
+    };
+    let name = request.name;
+    let info = blocking(move || Ok(store.create_collection(&name, config)?.info())).await?;
+    Ok((StatusCode::CREATED, Json(summary(&info, &state))))
+}
+
+/// The collection and the served model that embeds for it.
+async fn open(state: &AppState, name: String) -> Result<(Collection, ServedModel), ApiError> {
+    let store = state.store()?.clone();
+    let collection = blocking(move || Ok(store.collection(&name)?)).await?;
+    let model_id = collection.info().config.model_id.clone();
+    let served = state.models().by_model_id(&model_id).cloned().ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Conflict,
+            format!(
+                "collection '{}' holds vectors of model '{model_id}', which this server does not serve \
+                 (serving: {}); start ember serve with --model {model_id}",
+                collection.name(),
+                state.models().names().join(", ")
+            ),
+        )
+    })?;
+    Ok((collection, served))
+}
+
+async fn info(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<CollectionSummary>, Error> {
+    let store = state.store()?.clone();
+    let info = blocking(move || Ok(store.collection(&name)?.info())).await?;
+    Ok(Json(summary(&info, &state)))
+}
+
+async fn drop_collection(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, Error> {
+    let store = state.store()?.clone();
+    let dropped = name.clone();
+    blocking(move || Ok(store.drop_collection(&name)?)).await?;
+    Ok(Json(json!({ "dropped": dropped })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewDocument {
+    pub id: String,
+    pub text: String,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpsertRequest {
+    pub documents: Vec<NewDocument>,
+    /// Cut texts over the model's limit instead of refusing them.
+    #[serde(default)]
+    pub truncate: bool,
+}
+
+async fn upsert(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Body(request, _): Body<UpsertRequest, Native>,
+) -> Result<Json<Value>, Error> {
+    if request.documents.is_empty() {
+        return Err(ApiError::invalid_field("documents", "the list is empty").into());
+    }
+    let mut seen = HashSet::new();
+    for (i, d) in request.documents.iter().enumerate() {
+        if d.id.is_empty() {
+            return Err(ApiError::invalid_field(&format!("documents[{i}].id"), "an id cannot be empty").into());
+        }
+        if !seen.insert(d.id.as_str()) {
+            return Err(ApiError::invalid_field(
+                &format!("documents[{i}].id"),
+                format!("'{}' appears more than once in this request", d.id),
+            )
+            .into());
+        }
+    }
+    let (collection, served) = open(&state, name).await?;
+    let inputs = request.documents.iter().map(|d| Input::Text(d.text.clone())).collect();
+    let options = role_options(served.model().as_ref(), "document");
+    let embedded = served
+        .queue
+        .embed(EmbedRequest { inputs, options, truncate: request.truncate })
+        .await
+        .map_err(|e| rename_input(e.into(), "documents", ".text"))?;
+    let upserted = request.documents.len();
+    let docs: Vec<Document> = request
+        .documents
+        .into_iter()
+        .zip(embedded.vectors)
+        .map(|(d, vector)| Document { id: d.id, text: d.text, vector, metadata: d.metadata })
+        .collect();
+    blocking(move || Ok(collection.upsert(docs)?)).await?;
+    Ok(Json(json!({ "upserted": upserted, "tokens": embedded.tokens, "truncated": embedded.truncated })))
+}
+
+/// Queue errors name `input[i]`; here the inputs are `documents[i].text`.
+fn rename_input(mut e: ApiError, field: &str, suffix: &str) -> ApiError {
+    if let Some(p) = &e.param {
+        if let Some(rest) = p.strip_prefix("input[") {
+            e.param = Some(format!("{field}[{rest}{suffix}"));
+            e.message = e.message.replacen("input ", "document ", 1);
+        }
+    }
+    e
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteRequest {
+    pub ids: Vec<String>,
+}
+
+async fn delete_documents(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Body(request, _): Body<DeleteRequest, Native>,
+) -> Result<Json<Value>, Error> {
+    let store = state.store()?.clone();
+    let deleted = blocking(move || {
+        let ids: Vec<&str> = request.ids.iter().map(String::as_str).collect();
+        Ok(store.collection(&name)?.delete(&ids)?)
+    })
+    .await?;
+    Ok(Json(json!({ "deleted": deleted })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GetQuery {
+    #[serde(default)]
+    pub include_vector: bool,
+}
+
+async fn get_document(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+    Query(query): Query<GetQuery>,
+) -> Result<Json<Value>, Error> {
+    let store = state.store()?.clone();
+    let lookup = id.clone();
+    let collection = name.clone();
+    let doc = blocking(move || Ok(store.collection(&collection)?.get(&lookup)?)).await?;
+    let doc = doc.ok_or_else(|| ApiError::not_found(format!("collection '{name}' has no document '{id}'")))?;
+    let mut out = json!({ "id": doc.id, "text": doc.text, "metadata": doc.metadata });
+    if query.include_vector {
+        out["vector"] = json!(doc.vector);
+    }
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchRequest {
+    pub query: String,
+    #[serde(default = "default_k")]
+    pub k: usize,
+    pub filter: Option<String>,
+}
+
+fn default_k() -> usize {
+    10
+}
+
+/// The most hits one search returns.
+pub const MAX_K: usize = 10_000;
+
+async fn search_collection(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Body(request, _): Body<SearchRequest, Native>,
+) -> Result<Json<Value>, Error> {
+    if request.k == 0 || request.k > MAX_K {
+        return Err(ApiError::invalid_field("k", format!("{} is not between 1 and {MAX_K}", request.k)).into());
+    }
+    let filter = match request.filter.as_deref() {
+        Some(f) => Some(Filter::parse(f).map_err(|e| ApiError::invalid_field("filter", e))?),
+        None => None,
+    };
+    let (collection, served) = open(&state, name).await?;
+    let embedder = served.queued_embedder();
+    let hits =
+        blocking(move || Ok(search(&collection, &embedder, &request.query, request.k, filter.as_ref())?)).await?;
+    let hits: Vec<Value> = hits
+        .into_iter()
+        .map(|h| json!({ "id": h.id, "score": h.score, "text": h.document.text, "metadata": h.document.metadata }))
+        .collect();
+    Ok(Json(json!({ "hits": hits })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChunkRequest {
+    pub text: String,
+    pub max_tokens: Option<usize>,
+    #[serde(default)]
+    pub overlap: usize,
+    pub format: Option<String>,
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChunkOut {
+    pub text: String,
+    /// Character offsets (Unicode scalar values) into the text.
+    pub start: usize,
+    pub end: usize,
+    pub byte_start: usize,
+    pub byte_end: usize,
+    pub tokens: usize,
+    pub headings: Vec<String>,
+}
+
+/// The model's tokenizer as the chunker's budget unit.
+struct ModelTokens(TokenCount);
+
+impl TokenCounter for ModelTokens {
+    fn count(&self, text: &str) -> usize {
+        self.0.count(text)
+    }
+    fn offsets(&self, text: &str) -> Option<Vec<std::ops::Range<usize>>> {
+        self.0.offsets(text)
+    }
+}
+
+async fn chunk(
+    State(state): State<AppState>,
+    Body(request, _): Body<ChunkRequest, Native>,
+) -> Result<Json<Value>, Error> {
+    let served = state.models().select(request.model.as_deref())?;
+    let format = match request.format.as_deref() {
+        None | Some("plain") | Some("text") => TextFormat::Plain,
+        Some("markdown") | Some("md") => TextFormat::Markdown,
+        Some(other) => {
+            return Err(ApiError::invalid_field("format", format!("'{other}' is not 'plain' or 'markdown'")).into())
+        }
+    };
+    let model = served.model().clone();
+    // [CLS] and [SEP] (or <s> and </s>) take two of the model's positions.
+    let max_tokens = request.max_tokens.unwrap_or_else(|| model.max_seq_length().saturating_sub(2).max(1));
+    let config = ChunkConfig::new(max_tokens).with_overlap(request.overlap).with_format(format);
+    if let Err(e) = config.validate() {
+        let field = if max_tokens == 0 { "max_tokens" } else { "overlap" };
+        return Err(ApiError::invalid_field(field, e).into());
+    }
+    let name = served.name.clone();
+    let chunks = blocking(move || {
+        let counter = ModelTokens(model.token_count()?);
+        let chunker = Chunker::new(counter, config).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok(chunker
+            .chunk(&request.text)
+            .into_iter()
+            .map(|c| ChunkOut {
+                text: c.text,
+                start: c.char_range.start,
+                end: c.char_range.end,
+                byte_start: c.byte_range.start,
+                byte_end: c.byte_range.end,
+                tokens: c.token_count,
+                headings: c.headings,
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(json!({ "model": name, "max_tokens": max_tokens, "chunks": chunks })))
+}
