@@ -17,15 +17,17 @@
 //! k-th score: documents are visited in increasing id, so one that only ties the k-th score
 //! loses the tie anyway.
 //!
-//! **The algorithm.** Ids are processed in windows that end at the nearest end of a block of
-//! any query term (at most [`WINDOW`] ids), so each term has at most one block in the window and
-//! that block's bound bounds the term there. Per window, the terms are sorted by bound; the
+//! **The algorithm.** Ids are processed in windows of at most 4,096 ids that end at the
+//! nearest block end of the terms that were essential in the previous window (all terms at
+//! first), so dense non-essential terms do not cut windows short; each term is bounded in a window
+//! by the largest bound of its blocks there. Per window, the terms are sorted by bound; the
 //! longest prefix whose bounds together cannot reach the k-th score is *non-essential*; if that
 //! is every term, the window is skipped unread. The essential terms' postings in the window are
-//! added up term at a time into a small accumulator; then each document found is checked in
-//! id order: if its partial score plus the non-essential bounds cannot reach the k-th score it is
-//! dropped, otherwise the non-essential lists are probed for it (largest bound first), stopping
-//! as soon as the remaining bounds cannot lift it into the top k.
+//! added up term at a time into a small accumulator; then each document found is checked in id
+//! order: if its partial score plus the non-essential bounds cannot reach the k-th score it is
+//! dropped, otherwise the non-essential lists are probed for it (largest bound first), stopping as
+//! soon as the remaining bounds cannot lift it into the top k. The filter is called only for
+//! documents that survive these checks.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
