@@ -121,6 +121,7 @@ impl Fixed {
         Fixed { scale: 2f64.powi(exponent.clamp(-1000, 1000)) }
     }
 
+    /// `⌊c · 2^F⌋`; saturating (only a product that overflows `f32` gets there).
     #[inline]
     fn of(self, contribution: f32) -> u64 {
         (f64::from(contribution) * self.scale) as u64
@@ -210,7 +211,8 @@ pub(crate) fn exhaustive(
     let mut matched = vec![false; ids];
     for t in terms {
         for (id, value) in t.list.iter() {
-            acc[id as usize] += fixed.of(scoring.score(t.weight, id, value));
+            let a = &mut acc[id as usize];
+            *a = a.saturating_add(fixed.of(scoring.score(t.weight, id, value)));
             matched[id as usize] = true;
         }
     }
@@ -314,7 +316,7 @@ pub(crate) fn pruned(
                     break;
                 }
                 let j = (doc - start) as usize;
-                acc[j] += fixed.of(scoring.score(st.weight, doc, st.cursor.value()));
+                acc[j] = acc[j].saturating_add(fixed.of(scoring.score(st.weight, doc, st.cursor.value())));
                 seen[j / 64] |= 1 << (j % 64);
                 st.cursor.next();
             }
@@ -342,7 +344,7 @@ pub(crate) fn pruned(
                         stats.probes += 1;
                         st.cursor.seek(doc);
                         if st.cursor.doc() == doc {
-                            sum += fixed.of(scoring.score(st.weight, doc, st.cursor.value()));
+                            sum = sum.saturating_add(fixed.of(scoring.score(st.weight, doc, st.cursor.value())));
                         }
                     }
                     dropped = dropped || cannot_beat(fixed.value(sum), theta);

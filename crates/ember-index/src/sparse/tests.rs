@@ -236,6 +236,14 @@ fn hand_worked_dot_products() {
     assert_eq!(index.search_sparse(&[(77, 1.0)], 3, None).unwrap(), vec![]);
     assert_eq!(index.search_sparse(&[], 3, None).unwrap(), vec![]);
 
+    // products that overflow f32 neither panic nor disturb the order of the others
+    let mut huge = InvertedIndex::new(InvertedIndexParams::dot()).unwrap();
+    huge.insert_sparse(0, &[(1, 3e38)]).unwrap();
+    huge.insert_sparse(1, &[(1, 1.0)]).unwrap();
+    let hits = huge.search_sparse(&[(1, 1e10)], 2, None).unwrap();
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(hits, huge.search_sparse_exhaustive(&[(1, 1e10)], 2, None).unwrap());
+
     // bad input says what is wrong
     assert_eq!(index.insert_sparse(5, &[(1, -1.0)]), Err(SparseError::BadWeight { term: 1, value: -1.0 }));
     assert!(matches!(index.insert_sparse(5, &[(1, f32::NAN)]), Err(SparseError::BadWeight { .. })));
