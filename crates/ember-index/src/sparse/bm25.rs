@@ -10,10 +10,10 @@
 //!   `weight − weight / (1 + tf · norm⁻¹)`, which is `weight · tf / (tf + k1 · (1 − b + b · dl / avgdl))`
 //!   (Lucene 8 dropped the classic `(k1 + 1)` factor, a constant that does not change rankings)
 //!   written so that it is monotonic in `tf` and `dl` under float rounding;
-//! * a document's score is the sum over the query's terms, accumulated in `f64` (as Lucene's
-//!   disjunction scorers do) and rounded to `f32`.
+//! * a document's score is the sum over the query's terms (Lucene adds them in `f64`; ember adds
+//!   them exactly, in fixed point, see [`search`](super::search), and rounds to `f32`).
 //!
-//! Lucene stores `dl` lossily, in one byte per document ([`int_to_byte4`]: exact below 24, then
+//! Lucene stores `dl` lossily, in one byte per document (Lucene's `SmallFloat.intToByte4`: exact below 24, then
 //! four significant bits); [`LengthNorm::Lucene`] reproduces that, [`LengthNorm::Exact`] uses the
 //! exact length.
 

@@ -18,7 +18,7 @@
 //! term frequencies. Loading checks every count, id, order and value and the checksum, so
 //! corrupt bytes give an [`IndexError`], never a panic or an index that could panic later.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::index::{InvertedIndex, InvertedIndexParams, MAX_SPARSE_ID};
 use crate::error::IndexError;
@@ -150,7 +150,7 @@ impl InvertedIndex {
         if term_count > u32::MAX as usize {
             return Err(corrupt(format!("{term_count} terms")));
         }
-        let mut dictionary = HashMap::with_capacity(term_count);
+        let mut dictionary = HashMap::with_capacity_and_hasher(term_count, Default::default());
         let mut terms = Vec::with_capacity(term_count);
         for tid in 0..term_count as u32 {
             let len = r.u32()? as usize;

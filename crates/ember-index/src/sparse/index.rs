@@ -1,7 +1,7 @@
 //! [`InvertedIndex`]: postings, the forward index that makes removal exact, and the statistics
 //! BM25 needs, kept current on every insert and removal.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -101,9 +101,9 @@ impl InvertedIndex {
         Ok(InvertedIndex {
             params,
             analyzer,
-            dictionary: HashMap::new(),
+            dictionary: HashMap::default(),
             terms: Vec::new(),
-            postings: HashMap::new(),
+            postings: HashMap::default(),
             docs: Vec::new(),
             lens: Vec::new(),
             live: 0,
@@ -170,7 +170,7 @@ impl InvertedIndex {
     pub fn insert_text(&mut self, id: usize, text: &str) -> Result<(), SparseError> {
         let Some(analyzer) = &self.analyzer else { return Err(self.wrong("insert_text", "BM25")) };
         let pid = Self::check_id(id)?;
-        let mut counts: HashMap<u32, u32> = HashMap::new();
+        let mut counts: HashMap<u32, u32> = HashMap::default();
         let mut len: usize = 0;
         analyzer.for_each_term(text, |term| {
             len += 1;
@@ -247,7 +247,7 @@ impl InvertedIndex {
         let (Some(analyzer), InvertedIndexParams::Bm25 { bm25, .. }) = (&self.analyzer, &self.params) else {
             return Err(self.wrong("search_text", "BM25"));
         };
-        let mut counts: HashMap<u32, u32> = HashMap::new();
+        let mut counts: HashMap<u32, u32> = HashMap::default();
         analyzer.for_each_term(query, |term| {
             if let Some(&tid) = self.dictionary.get(&term) {
                 *counts.entry(tid).or_insert(0) += 1;

@@ -7,7 +7,7 @@
 //!   frequency (BM25) or a weight (dot product); exact incremental insert / remove by point id;
 //!   Lucene's BM25 ([`bm25`]); block-max MaxScore search ([`search`]) with filters applied during
 //!   the search, equal hit for hit and score for score to the exhaustive scan it is tested
-//!   against; a versioned, checksummed byte format ([`format`]).
+//!   against; a versioned, checksummed byte format ([`format`](mod@format)).
 //!
 //! ```
 //! use ember_index::sparse::{AnalyzerConfig, InvertedIndex, InvertedIndexParams};

@@ -17,15 +17,17 @@
 //! k-th score: documents are visited in increasing id, so one that only ties the k-th score
 //! loses the tie anyway.
 //!
-//! **The algorithm.** Ids are processed in windows that end at the nearest end of a block of
-//! any query term (at most [`WINDOW`] ids), so each term has at most one block in the window and
-//! that block's bound bounds the term there. Per window, the terms are sorted by bound; the
+//! **The algorithm.** Ids are processed in windows of at most 4,096 ids that end at the
+//! nearest block end of the terms that were essential in the previous window (all terms at
+//! first), so dense non-essential terms do not cut windows short; each term is bounded in a window
+//! by the largest bound of its blocks there. Per window, the terms are sorted by bound; the
 //! longest prefix whose bounds together cannot reach the k-th score is *non-essential*; if that
 //! is every term, the window is skipped unread. The essential terms' postings in the window are
-//! added up term at a time into a small accumulator; then each document found is checked in
-//! id order: if its partial score plus the non-essential bounds cannot reach the k-th score it is
-//! dropped, otherwise the non-essential lists are probed for it (largest bound first), stopping
-//! as soon as the remaining bounds cannot lift it into the top k.
+//! added up term at a time into a small accumulator; then each document found is checked in id
+//! order: if its partial score plus the non-essential bounds cannot reach the k-th score it is
+//! dropped, otherwise the non-essential lists are probed for it (largest bound first), stopping as
+//! soon as the remaining bounds cannot lift it into the top k. The filter is called only for
+//! documents that survive these checks.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -119,6 +121,7 @@ impl Fixed {
         Fixed { scale: 2f64.powi(exponent.clamp(-1000, 1000)) }
     }
 
+    /// `⌊c · 2^F⌋`; saturating (only a product that overflows `f32` gets there).
     #[inline]
     fn of(self, contribution: f32) -> u64 {
         (f64::from(contribution) * self.scale) as u64
@@ -208,7 +211,8 @@ pub(crate) fn exhaustive(
     let mut matched = vec![false; ids];
     for t in terms {
         for (id, value) in t.list.iter() {
-            acc[id as usize] += fixed.of(scoring.score(t.weight, id, value));
+            let a = &mut acc[id as usize];
+            *a = a.saturating_add(fixed.of(scoring.score(t.weight, id, value)));
             matched[id as usize] = true;
         }
     }
@@ -312,7 +316,7 @@ pub(crate) fn pruned(
                     break;
                 }
                 let j = (doc - start) as usize;
-                acc[j] += fixed.of(scoring.score(st.weight, doc, st.cursor.value()));
+                acc[j] = acc[j].saturating_add(fixed.of(scoring.score(st.weight, doc, st.cursor.value())));
                 seen[j / 64] |= 1 << (j % 64);
                 st.cursor.next();
             }
@@ -340,7 +344,7 @@ pub(crate) fn pruned(
                         stats.probes += 1;
                         st.cursor.seek(doc);
                         if st.cursor.doc() == doc {
-                            sum += fixed.of(scoring.score(st.weight, doc, st.cursor.value()));
+                            sum = sum.saturating_add(fixed.of(scoring.score(st.weight, doc, st.cursor.value())));
                         }
                     }
                     dropped = dropped || cannot_beat(fixed.value(sum), theta);

@@ -236,6 +236,14 @@ fn hand_worked_dot_products() {
     assert_eq!(index.search_sparse(&[(77, 1.0)], 3, None).unwrap(), vec![]);
     assert_eq!(index.search_sparse(&[], 3, None).unwrap(), vec![]);
 
+    // products that overflow f32 neither panic nor disturb the order of the others
+    let mut huge = InvertedIndex::new(InvertedIndexParams::dot()).unwrap();
+    huge.insert_sparse(0, &[(1, 3e38)]).unwrap();
+    huge.insert_sparse(1, &[(1, 1.0)]).unwrap();
+    let hits = huge.search_sparse(&[(1, 1e10)], 2, None).unwrap();
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(hits, huge.search_sparse_exhaustive(&[(1, 1e10)], 2, None).unwrap());
+
     // bad input says what is wrong
     assert_eq!(index.insert_sparse(5, &[(1, -1.0)]), Err(SparseError::BadWeight { term: 1, value: -1.0 }));
     assert!(matches!(index.insert_sparse(5, &[(1, f32::NAN)]), Err(SparseError::BadWeight { .. })));
@@ -366,22 +374,40 @@ fn bytes_round_trip_and_corruption_is_an_error() {
     assert_eq!(InvertedIndex::from_bytes(&b).unwrap_err(), IndexError::ChecksumMismatch { kind: "sparse" });
 }
 
-/// A format version 1 file checked in: later builds must keep reading it.
-#[test]
-fn reads_the_checked_in_version_1_file() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sparse-v1.bin");
+fn fixture_index() -> InvertedIndex {
     let mut index = bm25_index(AnalyzerConfig::english(), Bm25Params::default());
     for (id, text) in FIXTURE_TEXTS.iter().enumerate() {
         index.insert_text(id, text).unwrap();
     }
     index.remove(1);
-    if std::env::var_os("EMBER_WRITE_FIXTURES").is_some() {
-        std::fs::write(path, index.to_bytes()).unwrap();
-    }
-    let stored = InvertedIndex::from_bytes(&std::fs::read(path).expect("fixture")).unwrap();
-    assert_eq!(stored.to_bytes(), index.to_bytes());
+    index
+}
+
+/// The checked-in image of format version 1 (`tests/fixtures/sparse-v1.bin`) still loads, equals
+/// the index it was made from, re-serialises to the same bytes and searches.
+#[test]
+fn format_v1_fixture_still_loads() {
+    let bytes: &[u8] = include_bytes!("../../tests/fixtures/sparse-v1.bin");
+    let stored = InvertedIndex::from_bytes(bytes).unwrap();
+    assert_eq!(stored.to_bytes(), bytes);
+    assert_eq!(fixture_index().to_bytes(), bytes);
     let hits = stored.search_text("stemming cats", 10, None).unwrap();
     assert_eq!(hits.iter().map(|s| s.id).collect::<Vec<_>>(), vec![2, 0]);
+}
+
+/// Regenerate the fixture: `cargo test -p ember-index write_sparse_format_v1_fixture -- --ignored`.
+#[test]
+#[ignore = "writes tests/fixtures/sparse-v1.bin"]
+fn write_sparse_format_v1_fixture() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sparse-v1.bin");
+    std::fs::write(path, fixture_index().to_bytes()).unwrap();
+}
+
+#[test]
+fn indexes_and_analyzers_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<InvertedIndex>();
+    check::<Analyzer>();
 }
 
 const FIXTURE_TEXTS: [&str; 4] = [
