@@ -23,7 +23,7 @@
 //!   [`HnswIndex::from_bytes`].
 
 mod build;
-mod format;
+pub(crate) mod format;
 mod search;
 #[cfg(test)]
 mod tests;

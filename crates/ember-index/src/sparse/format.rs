@@ -22,29 +22,14 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::index::{InvertedIndex, InvertedIndexParams, MAX_SPARSE_ID};
 use crate::error::IndexError;
+// One checksum for every index byte format.
+use crate::hnsw::format::checksum;
 
 const MAGIC: &[u8; 8] = b"EMBRSPRS";
 const VERSION: u32 = 1;
 const KIND: &str = "sparse";
 /// Term frequencies are stored as `f32`, exact below this.
 const MAX_TF: f32 = (1 << 24) as f32;
-
-/// A 64-bit hash over 8-byte little-endian words (the last one zero-padded), the same function as
-/// the HNSW format's: each step `h = rotl((h ^ w) · P, 29)` is a bijection of `h`, so any single
-/// changed word changes the sum.
-fn checksum(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut words = bytes.chunks_exact(8);
-    for w in words.by_ref() {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
-    }
-    let rest = words.remainder();
-    let mut b = [0u8; 8];
-    b[..rest.len()].copy_from_slice(rest);
-    (h ^ u64::from_le_bytes(b) ^ bytes.len() as u64).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29)
-}
 
 fn corrupt(what: impl Into<String>) -> IndexError {
     IndexError::Corrupt { kind: KIND, what: what.into() }
