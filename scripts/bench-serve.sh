@@ -13,7 +13,8 @@
 # $EMBER_BENCH_OUT (default: a temporary directory, printed).
 #
 # Environment:
-#   EMBER_BENCH_SECONDS   measured seconds per configuration (default 15), after 3 s of warm-up
+#   EMBER_BENCH_SECONDS   measured seconds per configuration (default 20), after 3 s of warm-up:
+#                         responses arriving in that window count (latency and throughput)
 #   EMBER_BENCH_THREADS   threads of each server's model (default 2): RAYON/OMP/MKL_NUM_THREADS,
 #                         torch.set_num_threads
 #   EMBER_BENCH_SKIP_PYTHON=1  ember only
@@ -28,7 +29,7 @@ if [ -n "${1:-}" ]; then
 else
   model="$(bash scripts/fetch-models.sh minilm | tail -n 1)/all-MiniLM-L6-v2"
 fi
-seconds=${EMBER_BENCH_SECONDS:-15}
+seconds=${EMBER_BENCH_SECONDS:-20}
 threads=${EMBER_BENCH_THREADS:-2}
 corpus=bench/corpus/sentences.txt
 out=${EMBER_BENCH_OUT:-$(mktemp -d -t ember-bench-serve.XXXXXX)}
@@ -105,9 +106,11 @@ rows = [json.loads(l) for l in open(f"{out}/results.jsonl") if l.strip()]
 print(f"load average before {before}, after {after}\n")
 print("| server | sentences/request | concurrency | requests/s | sentences/s | p50 ms | p90 ms | p99 ms | errors |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+def ms(v):
+    return "-" if v is None else f"{v:.1f}"
 for r in rows:
     print(f"| {r['server']} | {r['batch']} | {r['concurrency']} | {r['requests_per_s']:.1f} | {r['sentences_per_s']:.1f} "
-          f"| {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |")
+          f"| {ms(r['p50_ms'])} | {ms(r['p90_ms'])} | {ms(r['p99_ms'])} | {r['errors']} |")
 def get(server, batch, conc):
     return next((r for r in rows if r["server"] == server and r["batch"] == batch and r["concurrency"] == conc), None)
 print()
@@ -118,8 +121,8 @@ for batch in (1, 32):
               f"{e['sentences_per_s'] / p['sentences_per_s']:.2f} (goal >= 1.5)")
     e, p = get("ember", batch, 8), get("sentence-transformers+fastapi", batch, 8)
     if e and p:
-        print(f"p99 at concurrency 8, {batch} sentence(s)/request: ember {e['p99_ms']:.1f} ms, "
-              f"python {p['p99_ms']:.1f} ms (goal: ember <= python)")
+        print(f"p99 at concurrency 8, {batch} sentence(s)/request: ember {ms(e['p99_ms'])} ms, "
+              f"python {ms(p['p99_ms'])} ms (goal: ember <= python)")
 bench = json.load(open(f"{out}/bench-embed.json"))
 run = next(r for r in bench["runs"] if r["batch_size"] == 32)
 e = get("ember", 32, 64)

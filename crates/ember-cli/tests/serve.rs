@@ -188,6 +188,29 @@ fn openai_sdk_against_ember_serve_equals_ember_embed() {
     assert_eq!(got["bad_request"]["status"], 400);
     assert_eq!(got["bad_request"]["param"], "input[0]");
 
+    // A client that hangs up takes its waiting inputs out of the queue.
+    let inputs: Vec<String> = (0..400).map(|i| format!("gone {i} {}", "word ".repeat(150))).collect();
+    let body = serde_json::json!({ "input": inputs }).to_string();
+    let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        s,
+        "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k3y\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(s);
+    let cancelled = (0..100).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        let (_, metrics) = http(&server.addr, "GET", "/metrics", "");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("ember_queue_cancelled_total{model=\"minilm\"} "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|&n| n > 0.0)
+    });
+    assert!(cancelled.is_some(), "no queued input was cancelled after the client left");
+
     // SIGTERM while a request is in flight: the request is answered, then the server exits 0.
     let inputs: Vec<String> = (0..300).map(|i| format!("sentence {i} {}", "word ".repeat(100))).collect();
     let body = serde_json::json!({ "inputs": inputs, "truncate": true }).to_string();

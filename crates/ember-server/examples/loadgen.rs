@@ -1,7 +1,9 @@
 //! A small HTTP load generator for `scripts/bench-serve.sh`: `concurrency` keep-alive
 //! connections, each sending OpenAI-style embedding requests of `batch` sentences (taken in turn
-//! from a file) back to back for `seconds`; prints one JSON line with throughput and latency
-//! percentiles.
+//! from a file) back to back; prints one JSON line with throughput and latency percentiles.
+//!
+//! Requests run for `warmup + seconds`; the responses that arrive within the last `seconds`
+//! count, for throughput and for latency (so a latency longer than the warm-up still counts).
 //!
 //! ```sh
 //! cargo run --release -p ember-server --example loadgen -- \
@@ -166,7 +168,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     }
                 };
                 let done = Instant::now();
-                if sent >= warm_until && done <= end {
+                if done >= warm_until && done <= end {
                     if status == 200 {
                         latencies.push(done.duration_since(sent).as_secs_f64());
                     } else {

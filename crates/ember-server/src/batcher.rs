@@ -177,7 +177,15 @@ pub struct ModelQueue {
     shared: Arc<Shared>,
     model: Arc<SentenceEmbedder>,
     jobs: mpsc::Sender<Job>,
-    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    threads: Arc<Mutex<Threads>>,
+}
+
+/// The model thread (joined on shutdown) and the tokenizer threads (which end by themselves once
+/// the last clone of the queue, and with it the job channel, is gone).
+#[derive(Debug)]
+struct Threads {
+    model: Option<JoinHandle<()>>,
+    tokenizers: Vec<JoinHandle<()>>,
 }
 
 impl ModelQueue {
@@ -198,7 +206,7 @@ impl ModelQueue {
             metrics,
         });
         let spawn_error = |source| ServerError::Thread { model: name.to_string(), source };
-        let mut threads = Vec::new();
+        let mut tokenizers = Vec::new();
         let (jobs, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for i in 0..config.tokenizer_workers {
@@ -208,20 +216,22 @@ impl ModelQueue {
                 .spawn(move || loop {
                     let job = lock(&receiver).recv();
                     match job {
-                        Ok(job) => job(),
+                        // A panic inside the tokenizer drops the job's reply sender: its request
+                        // fails, the thread goes on.
+                        Ok(job) => drop(catch_unwind(AssertUnwindSafe(job))),
                         Err(_) => break,
                     }
                 })
                 .map_err(spawn_error)?;
-            threads.push(handle);
+            tokenizers.push(handle);
         }
         let worker_shared = Arc::clone(&shared);
         let worker_model = Arc::clone(&model);
-        let handle = std::thread::Builder::new()
+        let model_thread = std::thread::Builder::new()
             .name(format!("ember-model-{name}"))
             .spawn(move || run_model(&worker_shared, &worker_model))
             .map_err(spawn_error)?;
-        threads.push(handle);
+        let threads = Threads { model: Some(model_thread), tokenizers };
         Ok(ModelQueue { shared, model, jobs, threads: Arc::new(Mutex::new(threads)) })
     }
 
@@ -244,7 +254,10 @@ impl ModelQueue {
 
     /// The model thread is running and accepting work.
     pub fn is_healthy(&self) -> bool {
-        !lock(&self.shared.state).closed && lock(&self.threads).iter().all(|t| !t.is_finished())
+        let threads = lock(&self.threads);
+        !lock(&self.shared.state).closed
+            && threads.model.as_ref().is_some_and(|t| !t.is_finished())
+            && threads.tokenizers.iter().all(|t| !t.is_finished())
     }
 
     /// Embed a request: tokenize on the tokenizer threads, wait in the queue, run on the model
@@ -259,13 +272,13 @@ impl ModelQueue {
             }
         });
         self.jobs.send(job).map_err(|_| self.closed())?;
-        let (tokenized, options) = rx.await.map_err(|_| self.closed())??;
+        let (tokenized, options) = rx.await.map_err(|_| self.lost("tokenizing"))??;
         let tokens = tokenized.rows.iter().map(Vec::len).sum();
         let truncated = tokenized.truncated;
         let (rx, guard) = self.enqueue(tokenized, options)?;
         let answer = rx.await;
         guard.disarm();
-        let vectors = answer.map_err(|_| self.closed())??;
+        let vectors = answer.map_err(|_| self.lost("embedding"))??;
         Ok(Embeddings { vectors, tokens, truncated })
     }
 
@@ -279,7 +292,7 @@ impl ModelQueue {
         let (rx, guard) = self.enqueue(tokenized, request.options)?;
         let answer = rx.blocking_recv();
         guard.disarm();
-        let vectors = answer.map_err(|_| self.closed())??;
+        let vectors = answer.map_err(|_| self.lost("embedding"))??;
         Ok(Embeddings { vectors, tokens, truncated })
     }
 
@@ -287,18 +300,22 @@ impl ModelQueue {
     pub fn shutdown(&self) {
         lock(&self.shared.state).closed = true;
         self.shared.ready.notify_all();
-        let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
-        // The tokenizer threads stop when every sender is gone; the clones held by the server's
-        // state go with it. Join only the model thread here (the last one started).
-        let mut threads = threads;
-        if let Some(model_thread) = threads.pop() {
-            let _ = model_thread.join();
+        let model_thread = lock(&self.threads).model.take();
+        if let Some(thread) = model_thread {
+            let _ = thread.join();
         }
-        drop(threads);
     }
 
     fn closed(&self) -> QueueError {
         QueueError::Closed { model: self.shared.name.clone() }
+    }
+
+    /// A reply that never came: the queue closed, or a worker thread failed on the request.
+    fn lost(&self, step: &str) -> QueueError {
+        if lock(&self.shared.state).closed {
+            return self.closed();
+        }
+        QueueError::Failed { model: self.shared.name.clone(), message: format!("a worker failed while {step}") }
     }
 
     fn full(&self) -> QueueError {

@@ -208,3 +208,52 @@ async fn chunk_cuts_with_exact_offsets() {
         assert_eq!(r.body["error"]["field"], field, "{body}: {}", r.text);
     }
 }
+
+#[tokio::test]
+async fn documents_can_be_chunked_as_ember_ingest_does() {
+    let Some((state, _dir)) = store_state() else { return };
+    post(&state, "/v1/collections", json!({"name": "kb"})).await;
+    let text = "# Cats\n\nCats sleep most of the day. They purr when content.\n\n# Markets\n\nStock markets fell sharply on Monday after the announcement.";
+    let body = json!({
+        "documents": [{"id": "guide.md", "text": text, "metadata": {"lang": "en"}}],
+        "chunk": {"max_tokens": 16, "format": "markdown"},
+    });
+    let r = post(&state, "/v1/collections/kb/documents", body.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["added"], 1);
+    let chunks = r.body["chunks_written"].as_u64().unwrap();
+    assert!(chunks >= 2, "{}", r.text);
+    let r = get(&state, "/v1/collections/kb/documents/guide.md%230").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["metadata"]["doc_id"], "guide.md");
+    assert_eq!(r.body["metadata"]["lang"], "en");
+    let (s, e) = (r.body["metadata"]["byte_start"].as_u64().unwrap(), r.body["metadata"]["byte_end"].as_u64().unwrap());
+    assert_eq!(&text[s as usize..e as usize], r.body["text"].as_str().unwrap());
+    // Unchanged on a second run.
+    let r = post(&state, "/v1/collections/kb/documents", body).await;
+    assert_eq!(r.body["unchanged"], 1, "{}", r.text);
+    assert_eq!(r.body["chunks_written"], 0);
+    let r = post(&state, "/v1/collections/kb/search", json!({"query": "sleepy kittens", "k": 1})).await;
+    assert_eq!(r.body["hits"][0]["metadata"]["headings"], json!(["Cats"]), "{}", r.text);
+    // Plain `true`, and bad options.
+    let r = post(
+        &state,
+        "/v1/collections/kb/documents",
+        json!({"documents": [{"id": "n.txt", "text": "one two"}], "chunk": true}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(get(&state, "/v1/collections/kb/documents/n.txt%230").await.status, 200);
+    let r = post(
+        &state,
+        "/v1/collections/kb/documents",
+        json!({"documents": [{"id": "n.txt", "text": "x"}], "chunk": {"max_tokens": 4, "overlap": 4}}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["error"]["field"], "chunk.overlap");
+    let r = post(&state, "/v1/collections/kb/documents", json!({"documents": [{"id": "n", "text": "x"}], "chunk": 3}))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["error"]["field"], "chunk");
+}

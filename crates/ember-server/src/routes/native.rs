@@ -7,15 +7,17 @@
 //! | GET | `/v1/collections` | every collection |
 //! | POST | `/v1/collections` | create one: `{"name", "model"?}` |
 //! | GET, DELETE | `/v1/collections/{name}` | one collection's summary; drop it |
-//! | POST | `/v1/collections/{name}/documents` | upsert `{"documents": [{"id", "text", "metadata"?}]}` |
+//! | POST | `/v1/collections/{name}/documents` | upsert `{"documents": [{"id", "text", "metadata"?}], "chunk"?}` |
 //! | DELETE | `/v1/collections/{name}/documents` | delete `{"ids": [...]}` |
 //! | GET | `/v1/collections/{name}/documents/{id}` | one document |
 //! | POST | `/v1/collections/{name}/search` | `{"query", "k"?, "filter"?}` |
 //! | POST | `/v1/chunk` | `{"text", "max_tokens"?, "overlap"?, "format"?, "model"?}` |
 //!
 //! Documents are stored as given (one vector each, embedded with the model's document prompt);
-//! a text over the model's limit is refused unless `"truncate": true`: cut documents first,
-//! with `/v1/chunk` or `ember ingest`.
+//! a text over the model's limit is refused unless `"truncate": true`. With `"chunk": true` (or
+//! chunking options) they go through the engine's ingest pipeline instead, as `ember ingest`
+//! does: cut with the model's tokenizer, stored as `<id>#<n>` with offsets, unchanged documents
+//! skipped.
 
 use std::collections::HashSet;
 
@@ -25,7 +27,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ember_chunk::{ChunkConfig, Chunker, TextFormat, TokenCounter};
 use ember_core::{Embedder, Similarity};
-use ember_engine::{role_options, search};
+use ember_engine::{ingest, role_options, search, IngestOptions, SourceDocument, SourceFormat};
 use ember_models::TokenCount;
 use ember_store::{Collection, CollectionConfig, CollectionInfo, Document, Filter, IndexKind, Precision};
 use serde::{Deserialize, Serialize};
@@ -178,6 +180,26 @@ pub struct UpsertRequest {
     /// Cut texts over the model's limit instead of refusing them.
     #[serde(default)]
     pub truncate: bool,
+    /// Chunk each document as `ember ingest` does (`true`, or `{"max_tokens", "overlap",
+    /// "format"}`): chunks are stored as `<id>#<n>`, unchanged documents are skipped.
+    pub chunk: Option<ChunkSpec>,
+}
+
+/// `"chunk": true` or `"chunk": {"max_tokens": 128, "overlap": 16, "format": "markdown"}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ChunkSpec {
+    Flag(bool),
+    Options(ChunkOptions),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkOptions {
+    pub max_tokens: Option<usize>,
+    #[serde(default)]
+    pub overlap: usize,
+    pub format: Option<String>,
 }
 
 async fn upsert(
@@ -202,6 +224,14 @@ async fn upsert(
         }
     }
     let (collection, served) = open(&state, name).await?;
+    let chunking = match request.chunk {
+        None | Some(ChunkSpec::Flag(false)) => None,
+        Some(ChunkSpec::Flag(true)) => Some(ChunkOptions::default()),
+        Some(ChunkSpec::Options(o)) => Some(o),
+    };
+    if let Some(options) = chunking {
+        return ingest_chunked(collection, served, request.documents, options).await.map_err(Failure::from);
+    }
     let inputs = request.documents.iter().map(|d| Input::Text(d.text.clone())).collect();
     let options = role_options(served.model().as_ref(), "document");
     let embedded = served
@@ -218,6 +248,59 @@ async fn upsert(
         .collect();
     blocking(move || Ok(collection.upsert(docs)?)).await?;
     Ok(Json(json!({ "upserted": upserted, "tokens": embedded.tokens, "truncated": embedded.truncated })))
+}
+
+/// Documents through the engine's ingest pipeline: chunked with the model's tokenizer, embedded
+/// through the model's queue, stored durably; unchanged documents skipped.
+async fn ingest_chunked(
+    collection: Collection,
+    served: ServedModel,
+    documents: Vec<NewDocument>,
+    options: ChunkOptions,
+) -> Result<Json<Value>, ApiError> {
+    let format = parse_format(options.format.as_deref())?;
+    let model = served.model().clone();
+    let max_tokens = options.max_tokens.unwrap_or_else(|| model.max_seq_length().saturating_sub(2).max(1));
+    let config = ChunkConfig::new(max_tokens).with_overlap(options.overlap);
+    if let Err(e) = config.validate() {
+        let field = if max_tokens == 0 { "chunk.max_tokens" } else { "chunk.overlap" };
+        return Err(ApiError::invalid_field(field, e));
+    }
+    let sources: Vec<SourceDocument> = documents
+        .into_iter()
+        .map(|d| SourceDocument {
+            source: d.id.clone(),
+            id: d.id,
+            text: d.text,
+            format: if format == TextFormat::Markdown { SourceFormat::Markdown } else { SourceFormat::Plain },
+            metadata: d.metadata,
+        })
+        .collect();
+    let embedder = served.queued_embedder();
+    let report = blocking(move || {
+        let counter = ModelTokens(model.token_count()?);
+        let options = IngestOptions { max_tokens, overlap_tokens: options.overlap, ..IngestOptions::default() };
+        Ok(ingest(&collection, &embedder, &counter, &sources, &options, &mut |_| {})?)
+    })
+    .await?;
+    Ok(Json(json!({
+        "documents": report.documents,
+        "added": report.added,
+        "replaced": report.replaced,
+        "unchanged": report.unchanged,
+        "chunks_written": report.chunks_written,
+        "chunks_deleted": report.chunks_deleted,
+        "tokens": report.tokens,
+        "truncated": report.truncated,
+    })))
+}
+
+fn parse_format(format: Option<&str>) -> Result<TextFormat, ApiError> {
+    match format {
+        None | Some("plain") | Some("text") => Ok(TextFormat::Plain),
+        Some("markdown") | Some("md") => Ok(TextFormat::Markdown),
+        Some(other) => Err(ApiError::invalid_field("format", format!("'{other}' is not 'plain' or 'markdown'"))),
+    }
 }
 
 /// Queue errors name `input[i]`; here the inputs are `documents[i].text`.
@@ -350,13 +433,7 @@ async fn chunk(
     Body(request, _): Body<ChunkRequest, Native>,
 ) -> Result<Json<Value>, Error> {
     let served = state.models().select(request.model.as_deref())?;
-    let format = match request.format.as_deref() {
-        None | Some("plain") | Some("text") => TextFormat::Plain,
-        Some("markdown") | Some("md") => TextFormat::Markdown,
-        Some(other) => {
-            return Err(ApiError::invalid_field("format", format!("'{other}' is not 'plain' or 'markdown'")).into())
-        }
-    };
+    let format = parse_format(request.format.as_deref())?;
     let model = served.model().clone();
     // [CLS] and [SEP] (or <s> and </s>) take two of the model's positions.
     let max_tokens = request.max_tokens.unwrap_or_else(|| model.max_seq_length().saturating_sub(2).max(1));
