@@ -34,7 +34,8 @@ pub fn top_k(scores: impl IntoIterator<Item = Scored>, k: usize) -> Vec<Scored> 
     if k == 0 {
         return Vec::new();
     }
-    let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k + 1);
+    // k may be huge (a user asking for "everything"): the heap grows with what it holds.
+    let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k.saturating_add(1).min(4096));
     for s in scores {
         let s = Scored { score: if s.score.is_nan() { f32::NEG_INFINITY } else { s.score }, ..s };
         if heap.len() < k {
@@ -64,5 +65,6 @@ mod tests {
         assert_eq!(top_k(std::iter::empty(), 3), vec![]);
         assert_eq!(top_k([Scored { id: 0, score: 1.0 }], 0), vec![]);
         assert_eq!(top_k([Scored { id: 0, score: 1.0 }], 5).len(), 1);
+        assert_eq!(top_k([Scored { id: 0, score: 1.0 }], usize::MAX).len(), 1);
     }
 }
