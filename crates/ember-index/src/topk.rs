@@ -13,7 +13,7 @@ pub struct Scored {
 /// Heap order: the worst kept item on top. Higher scores are better; among equal scores the
 /// lower id is better, so results are deterministic.
 #[derive(Debug, PartialEq)]
-struct Worst(Scored);
+pub(crate) struct Worst(pub(crate) Scored);
 
 impl Eq for Worst {}
 

@@ -35,7 +35,7 @@ use std::collections::BinaryHeap;
 use super::bm25::Bm25Scorer;
 use super::postings::{Block, Cursor, PostingList, END};
 use crate::dense::PointFilter;
-use crate::topk::Scored;
+use crate::topk::{Scored, Worst};
 
 /// How a posting's value becomes a score contribution.
 #[derive(Debug)]
@@ -135,24 +135,6 @@ impl Fixed {
     #[inline]
     fn score(self, sum: u64) -> f32 {
         self.value(sum) as f32
-    }
-}
-
-/// Heap order: the worst kept hit on top (lower score, then higher id).
-#[derive(Debug, PartialEq)]
-struct Worst(Scored);
-
-impl Eq for Worst {}
-
-impl Ord for Worst {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.0.score.total_cmp(&self.0.score).then(self.0.id.cmp(&other.0.id))
-    }
-}
-
-impl PartialOrd for Worst {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
     }
 }
 
