@@ -13,6 +13,7 @@
 //!
 //! The three dense indexes implement [`DenseIndex`].
 
+mod bytes;
 pub mod dense;
 pub mod distance;
 mod error;

@@ -32,6 +32,7 @@ use std::sync::Mutex;
 use ember_core::Similarity;
 
 use super::{HnswIndex, HnswParams, MAX_LEVEL};
+use crate::bytes::{checksum, ByteReader};
 use crate::error::IndexError;
 use crate::metric::Metric;
 use crate::random::SplitMix64;
@@ -41,22 +42,6 @@ const VERSION: u32 = 1;
 const KIND: &str = "HNSW";
 pub(super) const HEADER_BYTES: usize = 8 + 4 + 4 + 1 + 4 * 3 + 8 + 8 + 8 + 8 + 4 + 4;
 const NONE: u32 = u32::MAX;
-
-/// A 64-bit hash over 8-byte little-endian words (the last one zero-padded): each step
-/// `h = rotl((h ^ w) · P, 29)` is a bijection of `h`, so any single changed word changes the sum.
-pub(crate) fn checksum(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut words = bytes.chunks_exact(8);
-    for w in words.by_ref() {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
-    }
-    let rest = words.remainder();
-    let mut b = [0u8; 8];
-    b[..rest.len()].copy_from_slice(rest);
-    (h ^ u64::from_le_bytes(b) ^ bytes.len() as u64).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29)
-}
 
 fn similarity_code(s: Similarity) -> u8 {
     match s {
@@ -69,51 +54,6 @@ fn similarity_code(s: Similarity) -> u8 {
 
 fn corrupt(what: impl Into<String>) -> IndexError {
     IndexError::Corrupt { kind: KIND, what: what.into() }
-}
-
-/// Reads fixed-size fields from the front of a byte slice.
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], IndexError> {
-        if self.bytes.len() < n {
-            return Err(IndexError::Truncated { kind: KIND, needed: n as u64, available: self.bytes.len() as u64 });
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], IndexError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
-    }
-
-    fn u8(&mut self) -> Result<u8, IndexError> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, IndexError> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-
-    fn u64(&mut self) -> Result<u64, IndexError> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    fn usize(&mut self, name: &str) -> Result<usize, IndexError> {
-        let v = self.u64()?;
-        usize::try_from(v).map_err(|_| corrupt(format!("{name} {v} does not fit this machine")))
-    }
-
-    /// `n` little-endian `u32`s.
-    fn u32s(&mut self, n: usize) -> Result<Vec<u32>, IndexError> {
-        let bytes = self.take(n.checked_mul(4).ok_or_else(|| corrupt("size overflows"))?)?;
-        Ok(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-    }
 }
 
 impl HnswIndex {
@@ -155,7 +95,7 @@ impl HnswIndex {
 
     /// Read an index written by [`HnswIndex::to_bytes`]; any inconsistency is an error.
     pub fn from_bytes(bytes: &[u8]) -> Result<HnswIndex, IndexError> {
-        let mut r = Reader { bytes };
+        let mut r = ByteReader::new(bytes, KIND);
         if &r.array::<8>()? != MAGIC {
             return Err(IndexError::BadMagic { kind: KIND });
         }

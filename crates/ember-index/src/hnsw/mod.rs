@@ -23,7 +23,7 @@
 //!   [`HnswIndex::from_bytes`].
 
 mod build;
-pub(crate) mod format;
+mod format;
 mod search;
 #[cfg(test)]
 mod tests;

@@ -3,8 +3,9 @@
 
 use ember_core::{CoreError, Similarity};
 
-use super::format::{checksum, HEADER_BYTES};
+use super::format::HEADER_BYTES;
 use super::{HnswIndex, HnswParams};
+use crate::bytes::checksum;
 use crate::dense::DenseIndex;
 use crate::error::IndexError;
 use crate::flat::FlatIndex;

@@ -21,9 +21,8 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use super::index::{InvertedIndex, InvertedIndexParams, MAX_SPARSE_ID};
+use crate::bytes::{checksum, ByteReader};
 use crate::error::IndexError;
-// One checksum for every index byte format.
-use crate::hnsw::format::checksum;
 
 const MAGIC: &[u8; 8] = b"EMBRSPRS";
 const VERSION: u32 = 1;
@@ -33,42 +32,6 @@ const MAX_TF: f32 = (1 << 24) as f32;
 
 fn corrupt(what: impl Into<String>) -> IndexError {
     IndexError::Corrupt { kind: KIND, what: what.into() }
-}
-
-/// Reads fixed-size fields from the front of a byte slice.
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], IndexError> {
-        if self.bytes.len() < n {
-            return Err(IndexError::Truncated { kind: KIND, needed: n as u64, available: self.bytes.len() as u64 });
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Ok(head)
-    }
-
-    fn u32(&mut self) -> Result<u32, IndexError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn u64(&mut self) -> Result<u64, IndexError> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(a))
-    }
-
-    /// A count of items of at least `item_bytes` bytes each, checked against what is left.
-    fn count(&mut self, what: &str, item_bytes: usize) -> Result<usize, IndexError> {
-        let n = self.u64()?;
-        match usize::try_from(n) {
-            Ok(n) if n.checked_mul(item_bytes).is_some_and(|b| b <= self.bytes.len()) => Ok(n),
-            _ => Err(corrupt(format!("{what} count {n} exceeds the {} bytes left", self.bytes.len()))),
-        }
-    }
 }
 
 impl InvertedIndex {
@@ -103,7 +66,7 @@ impl InvertedIndex {
 
     /// Read an index written by [`InvertedIndex::to_bytes`]; any inconsistency is an error.
     pub fn from_bytes(bytes: &[u8]) -> Result<InvertedIndex, IndexError> {
-        let mut r = Reader { bytes };
+        let mut r = ByteReader::new(bytes, KIND);
         if r.take(8)? != MAGIC {
             return Err(IndexError::BadMagic { kind: KIND });
         }
@@ -120,7 +83,7 @@ impl InvertedIndex {
         if checksum(body) != u64::from_le_bytes(stored) {
             return Err(IndexError::ChecksumMismatch { kind: KIND });
         }
-        let mut r = Reader { bytes: &body[12..] };
+        let mut r = ByteReader::new(&body[12..], KIND);
 
         let params_len = r.u32()? as usize;
         let params: InvertedIndexParams =
