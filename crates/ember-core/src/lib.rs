@@ -11,11 +11,15 @@ pub mod error;
 pub mod pooling;
 pub mod postprocess;
 pub mod quantize;
+pub mod rerank;
 
 pub use batching::{plan_batches, Batch};
 pub use distance::{cosine, dot, Similarity};
-pub use embedder::{EmbedOptions, Embedder, Embeddings};
+pub use embedder::{
+    EmbedOptions, Embedder, Embeddings, MultiEmbeddings, OutputKinds, SparseVector, TokenVectors, UnsupportedOutput,
+};
 pub use error::CoreError;
 pub use pooling::PoolingMode;
 pub use postprocess::{l2_normalize, truncate_dimensions};
 pub use quantize::{quantize, Precision, QuantizedEmbeddings};
+pub use rerank::{rank_by_score, RerankOptions, RerankScores, Reranker};
