@@ -29,6 +29,8 @@ enum Command {
         #[command(subcommand)]
         command: cmd::models::ModelsCommand,
     },
+    /// Score documents against a query with a reranker (cross-encoder or Qwen3-Reranker), best first.
+    Rerank(cmd::rerank::RerankArgs),
     /// Read files (.txt, .md, .jsonl), chunk, embed and store them in a collection.
     Ingest(cmd::ingest::IngestArgs),
     /// Search a collection.
@@ -59,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Similarity(args) => cmd::similarity::run(args),
         Command::Models { command } => cmd::models::run(command),
         Command::Bench { command } => cmd::bench::run(command),
+        Command::Rerank(args) => cmd::rerank::run(args),
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::Search(args) => cmd::search::run(args),
         Command::Collections { command } => cmd::collections::run(command),

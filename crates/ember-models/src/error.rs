@@ -17,6 +17,8 @@ pub enum ModelError {
     InvalidFile { path: PathBuf, message: String },
     #[error("unsupported architecture '{found}' in {path} (supported model_type values: {supported})")]
     UnsupportedArchitecture { found: String, path: PathBuf, supported: String },
+    #[error("'{found}' in {path} is not a reranker ember can run (supported architectures: {supported})")]
+    UnsupportedReranker { found: String, path: PathBuf, supported: String },
     #[error("weights in {path}: {message}")]
     Weights { path: PathBuf, message: String },
     #[error("tokenizer {path}: {message}")]

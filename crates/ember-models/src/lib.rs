@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod cpu;
 pub mod device;
 pub mod error;
+pub mod rerank;
 pub mod resolve;
 pub mod sentence;
 pub mod st;
@@ -25,6 +26,7 @@ pub mod weights;
 
 pub use device::DeviceSpec;
 pub use error::ModelError;
+pub use rerank::{load_reranker, RerankModel, RerankerInfo};
 pub use resolve::{resolve, HubOptions};
 pub use sentence::{EmbeddingTokens, LoadOptions, ModelInfo, SentenceEmbedder};
-pub use tokenizer::{TextTokenizer, TokenCount, TokenDetail, Tokens};
+pub use tokenizer::{PairTokens, TextTokenizer, TokenCount, TokenDetail, Tokens};

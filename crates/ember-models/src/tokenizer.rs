@@ -19,6 +19,16 @@ pub struct Tokens {
     pub truncated: bool,
 }
 
+/// One tokenized (first, second) pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairTokens {
+    pub ids: Vec<u32>,
+    /// 0 for the first text and its special tokens, 1 for the second (BERT's segments).
+    pub type_ids: Vec<u32>,
+    /// The pair was longer than the limit and was cut.
+    pub truncated: bool,
+}
+
 /// One token as a tokenize endpoint reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenDetail {
@@ -103,6 +113,28 @@ impl TextTokenizer {
                 let text = if self.lowercase { text.to_lowercase() } else { text.clone() };
                 let enc = tok.encode(text, true).map_err(|e| ModelError::Tokenize { index, message: e.to_string() })?;
                 Ok(Tokens { ids: enc.get_ids().to_vec(), truncated: !enc.get_overflowing().is_empty() })
+            })
+            .collect()
+    }
+
+    /// Tokenize (first, second) text pairs as a cross-encoder sees them (`[CLS] a [SEP] b [SEP]`,
+    /// `<s> a </s></s> b </s>`), cut to the configured length longest-first (transformers'
+    /// `truncation="longest_first"`), on rayon's threads (in input order).
+    pub fn encode_pairs(&self, pairs: &[(&str, &str)]) -> Result<Vec<PairTokens>> {
+        use rayon::prelude::*;
+        let tok = &self.inner;
+        pairs
+            .par_iter()
+            .enumerate()
+            .map(|(index, &(a, b))| {
+                let (a, b) = if self.lowercase { (a.to_lowercase(), b.to_lowercase()) } else { (a.into(), b.into()) };
+                let enc =
+                    tok.encode((a, b), true).map_err(|e| ModelError::Tokenize { index, message: e.to_string() })?;
+                Ok(PairTokens {
+                    ids: enc.get_ids().to_vec(),
+                    type_ids: enc.get_type_ids().to_vec(),
+                    truncated: !enc.get_overflowing().is_empty(),
+                })
             })
             .collect()
     }

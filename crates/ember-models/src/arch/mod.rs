@@ -15,6 +15,7 @@ pub mod bert;
 #[cfg(test)]
 mod cpu_parity;
 pub mod mpnet;
+pub mod qwen3;
 pub mod xlm_roberta;
 
 /// A padded batch, right-padded to the longest sequence.
