@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | OpenAI | `POST /v1/embeddings`, `GET /v1/models` | [`routes::openai`] |
 //! | text-embeddings-inference | `POST /embed`, `/tokenize`, `/decode`, `GET /info`, `/health` | [`routes::tei`] |
-//! | Cohere / Jina | `POST /v1/rerank` | [`routes::rerank`] |
+//! | Cohere / Jina | `POST /v1/rerank` (and TEI's `POST /rerank`) with `--reranker` models | [`routes::rerank`], [`routes::tei`] |
 //! | ember | `/v1/collections…`, `POST /v1/chunk` | [`routes::native`] |
 //! | Prometheus | `GET /metrics` | [`metrics`] |
 //!
@@ -31,6 +31,7 @@ pub mod input;
 pub mod json;
 pub mod metrics;
 pub mod models;
+pub mod rerankers;
 pub mod routes;
 pub mod state;
 
@@ -43,6 +44,7 @@ use axum::Router;
 
 pub use batcher::{EmbedRequest, Input, ModelQueue, QueueConfig, QueueError};
 pub use error::{ApiError, ErrorKind, ServerError};
+pub use rerankers::{RerankQueue, RerankRequest, RerankerRegistry};
 pub use state::{AppState, ServerConfig};
 
 use crate::auth::require_key;

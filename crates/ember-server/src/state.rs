@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ember_models::SentenceEmbedder;
+use ember_models::{RerankModel, SentenceEmbedder};
 use ember_store::Store;
 
 use crate::auth::ApiKey;
@@ -10,6 +10,7 @@ use crate::batcher::QueueConfig;
 use crate::error::{ApiError, ErrorKind, ServerError};
 use crate::metrics::Metrics;
 use crate::models::ModelRegistry;
+use crate::rerankers::RerankerRegistry;
 
 /// Default request body limit: 8 MiB (an OpenAI request of 2048 inputs of a few kilobytes).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
@@ -39,6 +40,7 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     models: ModelRegistry,
+    rerankers: RerankerRegistry,
     store: Option<Store>,
     metrics: Arc<Metrics>,
     max_body_bytes: usize,
@@ -53,6 +55,17 @@ impl AppState {
         store: Option<Store>,
         config: ServerConfig,
     ) -> Result<Self, ServerError> {
+        Self::with_rerankers(models, Vec::new(), store, config)
+    }
+
+    /// [`new`](Self::new), also serving `rerankers` (each with its own queue; the first is the
+    /// default of the rerank endpoints).
+    pub fn with_rerankers(
+        models: Vec<(String, Arc<SentenceEmbedder>)>,
+        rerankers: Vec<(String, Arc<RerankModel>)>,
+        store: Option<Store>,
+        config: ServerConfig,
+    ) -> Result<Self, ServerError> {
         if config.max_body_bytes == 0 {
             return Err(ServerError::Config("max_body_bytes must be at least 1".to_string()));
         }
@@ -61,9 +74,11 @@ impl AppState {
         }
         let metrics = Arc::new(Metrics::default());
         let models = ModelRegistry::start(models, &config.queue, &metrics)?;
+        let rerankers = RerankerRegistry::start(rerankers, &config.queue, &metrics)?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 models,
+                rerankers,
                 store,
                 metrics,
                 max_body_bytes: config.max_body_bytes,
@@ -74,6 +89,10 @@ impl AppState {
 
     pub fn models(&self) -> &ModelRegistry {
         &self.inner.models
+    }
+
+    pub fn rerankers(&self) -> &RerankerRegistry {
+        &self.inner.rerankers
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -102,6 +121,7 @@ impl AppState {
     /// what a graceful shutdown does once the last request is answered.
     pub fn shutdown(&self) {
         self.inner.models.shutdown();
+        self.inner.rerankers.shutdown();
         if let Some(store) = &self.inner.store {
             if let Ok(names) = store.names() {
                 for name in names {

@@ -1,19 +1,24 @@
 //! The Cohere / Jina rerank flavour: `POST /v1/rerank` (and Cohere's `/v2/rerank`), with
 //! Cohere's error body `{"message": "..."}`.
 //!
-//! The request is parsed and checked (query, documents as strings or `{"text": ...}` objects,
-//! `top_n`, `return_documents`), but no reranker (cross-encoder) model can be served yet, so a
-//! valid request is answered 501 naming what is missing.
+//! Request: `query`, `documents` (strings or `{"text": ...}` objects), `top_n`,
+//! `return_documents`, `model` (a served reranker; default: the first `--reranker`), and ember's
+//! extension `instruction` (Qwen3-Reranker's task instruction). Response:
+//! `{"id", "results": [{"index", "relevance_score", "document"?: {"text"}}], "model", "meta"?, "usage"}`,
+//! best first. Long documents are truncated (as Cohere does), never refused; `relevance_score` is
+//! the model's activated score (sigmoid, softmax label 1, or P(yes)).
 
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
+use ember_core::{rank_by_score, RerankOptions};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ErrorKind, Failure, Flavour};
 use crate::input::type_name;
 use crate::json::Body;
+use crate::rerankers::RerankRequest;
 use crate::state::AppState;
 
 /// Cohere's error body.
@@ -33,19 +38,18 @@ pub fn routes() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RerankRequest {
+pub struct CohereRerankRequest {
     pub model: Option<String>,
     pub query: String,
     pub documents: Vec<Value>,
     pub top_n: Option<usize>,
     pub return_documents: Option<bool>,
+    pub instruction: Option<String>,
 }
 
-/// The texts of `documents`: strings, or objects with a `text` string.
+/// The texts of `documents`: strings, or objects with a `text` string. An empty list is valid
+/// (it has no results).
 fn document_texts(documents: &[Value]) -> Result<Vec<&str>, ApiError> {
-    if documents.is_empty() {
-        return Err(ApiError::invalid_field("documents", "the list is empty; send at least one document"));
-    }
     documents
         .iter()
         .enumerate()
@@ -62,27 +66,58 @@ fn document_texts(documents: &[Value]) -> Result<Vec<&str>, ApiError> {
         .collect()
 }
 
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// More documents than one request may carry (a request must fit the reranker's queue).
+pub(crate) fn too_many_documents(count: usize, limit: usize, field: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::PayloadTooLarge,
+        format!("too many documents: {count} in one request, at most {limit} (the server's --max-queue); split the request"),
+    )
+    .with_param(field)
+}
+
 async fn rerank(
     State(state): State<AppState>,
-    Body(request, _): Body<RerankRequest, Cohere>,
+    Body(request, _): Body<CohereRerankRequest, Cohere>,
 ) -> Result<Json<Value>, Error> {
-    document_texts(&request.documents)?;
+    let texts = document_texts(&request.documents)?;
     if request.top_n == Some(0) {
         return Err(ApiError::invalid_field("top_n", "must be at least 1").into());
     }
-    let served = state.models().names().join(", ");
-    let message = match request.model.as_deref() {
-        Some(m) if state.models().select(Some(m)).is_ok() => {
-            format!("model '{m}' is an embedding model, not a reranker; ember serve cannot load reranker (cross-encoder) models yet")
-        }
-        Some(m) => format!(
-            "model '{m}' is not served here, and ember serve cannot load reranker (cross-encoder) models yet; served embedding models: {served}"
-        ),
-        None => format!(
-            "no reranker model is loaded: ember serve cannot load reranker (cross-encoder) models yet; served embedding models: {served}"
-        ),
+    let served = state.rerankers().select(request.model.as_deref())?;
+    let limit = served.queue.config().max_queue;
+    if texts.len() > limit {
+        return Err(too_many_documents(texts.len(), limit, "documents").into());
+    }
+    let job = RerankRequest {
+        query: request.query.clone(),
+        documents: texts.iter().map(|t| t.to_string()).collect(),
+        options: RerankOptions { instruction: request.instruction.clone(), ..RerankOptions::default() },
+        truncate: true,
     };
-    Err(ApiError::new(ErrorKind::NotSupported, message).with_param("model").into())
+    let out = served.queue.rerank(job).await?;
+    let mut ranked = rank_by_score(&out.scores);
+    ranked.truncate(request.top_n.unwrap_or(ranked.len()));
+    let return_documents = request.return_documents.unwrap_or(false);
+    let results: Vec<Value> = ranked
+        .iter()
+        .map(|&(index, score)| {
+            let mut r = json!({"index": index, "relevance_score": score});
+            if return_documents {
+                r["document"] = json!({"text": texts[index]});
+            }
+            r
+        })
+        .collect();
+    let id = format!("rerank-{}", NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    Ok(Json(json!({
+        "id": id,
+        "results": results,
+        "model": served.name,
+        "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}, "truncated_documents": out.truncated},
+        "usage": {"prompt_tokens": out.tokens, "total_tokens": out.tokens},
+    })))
 }
 
 #[cfg(test)]
@@ -97,6 +132,6 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("documents[1]"));
         let e = document_texts(&[json!(3)]).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("documents[0]"));
-        assert!(document_texts(&[]).is_err());
+        assert!(document_texts(&[]).unwrap().is_empty());
     }
 }

@@ -6,16 +6,21 @@
 //! normalises unless `"normalize": false`. ember extension: an optional `model` field picks one
 //! of several served models (TEI serves one).
 //!
-//! Not yet: `/embed_sparse`, `/embed_all`, `/rerank` and `/predict` answer 424 with
+//! `/rerank` scores with the served reranker (`ember serve --reranker`): `{query, texts,
+//! raw_scores, return_text, truncate, model?, instruction?}` → `[{index, score, text?}]` best
+//! first, sigmoid (or the model's activation) unless `raw_scores`; pairs over the model's limit
+//! are refused (413) unless `truncate`. Without a reranker it answers 424 as TEI does.
+//!
+//! Not yet: `/embed_sparse`, `/embed_all` and `/predict` answer 424 with
 //! `error_type: "Backend"` (what TEI answers a model that cannot do them) until ember serves
-//! sparse, token-level, reranking and classification models.
+//! sparse, token-level and classification models.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ember_core::{EmbedOptions, Embedder};
+use ember_core::{rank_by_score, EmbedOptions, Embedder, RerankOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -24,6 +29,7 @@ use crate::error::{ApiError, ErrorKind, Failure, Flavour};
 use crate::input::parse_inputs;
 use crate::json::Body;
 use crate::models::ServedModel;
+use crate::rerankers::RerankRequest;
 use crate::routes::blocking;
 use crate::routes::openai::check_dimensions;
 use crate::state::AppState;
@@ -66,13 +72,13 @@ pub fn routes() -> Router<AppState> {
         .route("/info", get(info))
         .route("/embed_sparse", post(not_sparse))
         .route("/embed_all", post(not_token_level))
-        .route("/rerank", post(not_reranker))
+        .route("/rerank", post(rerank))
         .route("/predict", post(not_classifier))
 }
 
 /// `GET /health`: 200 while every model thread runs, 503 otherwise.
 pub async fn health(State(state): State<AppState>) -> Response {
-    if state.models().healthy() {
+    if state.models().healthy() && state.rerankers().healthy() {
         StatusCode::OK.into_response()
     } else {
         Failure::<Tei>::from(ApiError::new(ErrorKind::Unavailable, "a model thread has stopped")).into_response()
@@ -245,6 +251,15 @@ fn info_json(served: &ServedModel, state: &AppState) -> Value {
         "tokenization_workers": queue.tokenizer_workers,
         "dimension": model.dimension(),
         "models": state.models().names(),
+        "rerankers": state.rerankers().all().iter().map(|r| {
+            let info = r.queue.model().info();
+            json!({
+                "name": r.name,
+                "model_id": info.id,
+                "model_type": {"reranker": {"kind": info.kind, "architecture": info.architecture, "num_labels": info.num_labels, "activation": info.activation}},
+                "max_input_length": info.max_length,
+            })
+        }).collect::<Vec<_>>(),
         "version": env!("CARGO_PKG_VERSION"),
         "sha": null,
         "docker_label": null,
@@ -270,8 +285,56 @@ async fn not_token_level(State(state): State<AppState>) -> Error {
     unsupported("`/embed_all` needs token-level outputs", &state)
 }
 
-async fn not_reranker(State(state): State<AppState>) -> Error {
-    unsupported("`/rerank` needs a re-ranker (cross-encoder) model", &state)
+#[derive(Debug, Deserialize)]
+pub struct RerankBody {
+    pub query: String,
+    pub texts: Vec<String>,
+    #[serde(default)]
+    pub raw_scores: bool,
+    #[serde(default)]
+    pub return_text: bool,
+    #[serde(default)]
+    pub truncate: bool,
+    pub truncation_direction: Option<String>,
+    pub model: Option<String>,
+    pub instruction: Option<String>,
+}
+
+async fn rerank(State(state): State<AppState>, Body(body, _): Body<RerankBody, Tei>) -> Result<Json<Value>, Error> {
+    check_direction(body.truncation_direction.as_deref())?;
+    let served = match state.rerankers().select(body.model.as_deref()) {
+        Ok(s) => s,
+        Err(e) if state.rerankers().all().is_empty() => {
+            return Err(ApiError { kind: ErrorKind::NotSupported, ..e }.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let limit = served.queue.config().max_queue;
+    if body.texts.len() > limit {
+        return Err(crate::routes::rerank::too_many_documents(body.texts.len(), limit, "texts").into());
+    }
+    let job = RerankRequest {
+        query: body.query,
+        documents: body.texts.clone(),
+        options: RerankOptions {
+            activation: body.raw_scores.then_some(false),
+            instruction: body.instruction,
+            ..RerankOptions::default()
+        },
+        truncate: body.truncate,
+    };
+    let out = served.queue.rerank(job).await?;
+    let ranked: Vec<Value> = rank_by_score(&out.scores)
+        .into_iter()
+        .map(|(index, score)| {
+            let mut r = json!({"index": index, "score": score});
+            if body.return_text {
+                r["text"] = json!(body.texts[index]);
+            }
+            r
+        })
+        .collect();
+    Ok(Json(Value::Array(ranked)))
 }
 
 async fn not_classifier(State(state): State<AppState>) -> Error {
