@@ -18,6 +18,11 @@ pub struct ServeArgs {
     /// is the default.
     #[arg(long, short = 'm', default_value = DEFAULT_MODEL)]
     pub model: Vec<String>,
+    /// A reranker to serve on `POST /v1/rerank` and TEI's `POST /rerank`: `MODEL` or
+    /// `NAME=MODEL` (a cross-encoder or Qwen3-Reranker directory or hub id). Repeat to serve
+    /// several; the first is the default.
+    #[arg(long)]
+    pub reranker: Vec<String>,
     /// Hub revision (branch, tag or commit) of the models.
     #[arg(long, default_value = "main")]
     pub revision: String,
@@ -84,6 +89,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
         models.push((name, std::sync::Arc::new(model)));
     }
+    let mut rerankers = Vec::new();
+    for spec in &args.reranker {
+        let (name, model) = parse_model_spec(spec)?;
+        let dir = ember_models::resolve(&model, &model_source::hub_options(&args.revision))?;
+        let reranker = ember_models::RerankModel::load(&model, &dir, &ember_models::LoadOptions::default())
+            .with_context(|| format!("loading reranker '{model}' from {}", dir.display()))?;
+        let info = reranker.info();
+        eprintln!("ember: reranker '{name}' ({}, {} {}, {} tokens)", info.id, info.architecture, info.kind, info.max_length);
+        rerankers.push((name, std::sync::Arc::new(reranker)));
+    }
     let data_dir = args.data_dir.clone().or_else(|| std::env::var_os("EMBER_DATA_DIR").map(PathBuf::from));
     let store = match &data_dir {
         Some(dir) => Some(Store::open(dir).with_context(|| format!("opening the data directory {}", dir.display()))?),
@@ -102,7 +117,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
-        let state = AppState::new(models, store, config)?;
+        let state = AppState::with_rerankers(models, rerankers, store, config)?;
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
             .await
             .with_context(|| format!("binding {}:{}", args.host, args.port))?;
