@@ -158,7 +158,7 @@ pub struct Qwen3Model {
 impl Qwen3Model {
     /// Load from a VarBuilder rooted at the checkpoint (keys `model.…` and `lm_head.weight`).
     pub fn load(vb: VarBuilder, c: &Config) -> Result<Self> {
-        c.check().map_err(|m| candle_core::Error::Msg(m))?;
+        c.check().map_err(candle_core::Error::Msg)?;
         let m = vb.pp("model");
         let (h, hd) = (c.hidden_size, c.head_dim());
         let (heads, kv) = (c.num_attention_heads, c.kv_heads());

@@ -82,8 +82,8 @@ fn take_linear(tensors: &mut HashMap<String, Tensor>, name: &str, origin: &Path)
         message: format!("no tensor '{key}': the checkpoint lacks its classification head (is it a sequence-classification model?)"),
     })?;
     let bias = tensors.remove(&format!("{name}.bias"));
-    let f32 = |t: Tensor| t.to_dtype(DType::F32);
-    Ok(Linear::new(f32(weight)?, bias.map(f32).transpose()?))
+    let to_f32 = |t: Tensor| t.to_dtype(DType::F32);
+    Ok(Linear::new(to_f32(weight)?, bias.map(to_f32).transpose()?))
 }
 
 fn shape_error(origin: &Path, which: &str, got: [usize; 2], want: [usize; 2]) -> ModelError {

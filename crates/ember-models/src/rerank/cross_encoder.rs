@@ -136,7 +136,8 @@ impl CrossEncoder {
         for (i, r) in rows.iter().enumerate() {
             let n = r.ids.len();
             ids[i * l..i * l + n].copy_from_slice(&r.ids);
-            types[i * l..i * l + n].copy_from_slice(&r.type_ids[..n.min(r.type_ids.len())]);
+            let t = r.type_ids.len().min(n);
+            types[i * l..i * l + t].copy_from_slice(&r.type_ids[..t]);
             mask[i * l..i * l + n].fill(1.0);
         }
         let input = EncoderInput {
