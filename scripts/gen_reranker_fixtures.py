@@ -127,7 +127,7 @@ def cross_encoder_runs(path, cases):
     ce = CrossEncoder(path, device="cpu", model_kwargs={"dtype": torch.float32})
     short = CrossEncoder(path, device="cpu", max_length=SHORT_MAX_LENGTH, model_kwargs={"dtype": torch.float32})
     tok = ce.tokenizer
-    max_len = ce.max_length
+    max_len = ce.max_seq_length
     out = []
     for query, docs in cases:
         pairs = [[query, d] for d in docs]
@@ -473,7 +473,8 @@ def gen_qwen3(name, tie, seed):
         (None, LONG_QUERY, [LONG_DOC, "short document"]),
     ]
     runs, yes, no = qwen_card_scores(p, cases, 8192)
-    short, _, _ = qwen_card_scores(p, cases[:1], 80)
+    template = len(tok.encode(PREFIX).ids) + len(tok.encode(SUFFIX).ids)
+    short, _, _ = qwen_card_scores(p, cases[:1], template + 24)
     assert any(short[0]["truncated"]), short[0]["truncated"]
     # Batching with left padding must not change a score.
     single, _, _ = qwen_card_scores(p, [(None, QUERY, [d]) for d in DOCUMENTS], 8192)
@@ -494,13 +495,20 @@ def gen_qwen3(name, tie, seed):
     )
 
 
+GENERATORS = {
+    "bert": gen_bert,
+    "bert-2labels": gen_bert_two_labels,
+    "xlmr": gen_xlmr,
+    "qwen3": lambda: gen_qwen3("tiny-qwen3-reranker", tie=True, seed=5),
+    "qwen3-untied": lambda: gen_qwen3("tiny-qwen3-reranker-untied", tie=False, seed=6),
+}
+
+
 def main():
+    """All fixtures, or those named on the command line (bert bert-2labels xlmr qwen3 qwen3-untied)."""
     os.makedirs(OUT, exist_ok=True)
-    gen_bert()
-    gen_bert_two_labels()
-    gen_xlmr()
-    gen_qwen3("tiny-qwen3-reranker", tie=True, seed=5)
-    gen_qwen3("tiny-qwen3-reranker-untied", tie=False, seed=6)
+    for name in sys.argv[1:] or GENERATORS:
+        GENERATORS[name]()
     for root, _, files in os.walk(OUT):
         for f in sorted(files):
             log(f"{os.path.relpath(os.path.join(root, f), OUT)}: {os.path.getsize(os.path.join(root, f))} bytes")

@@ -23,7 +23,8 @@ struct Case {
 }
 
 fn case(model: &str, index: usize) -> Case {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join(format!("{model}.json"))).unwrap()).unwrap();
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join(format!("{model}.json"))).unwrap()).unwrap();
     let c = &v["cases"][index];
     let floats = |k: &str| c[k].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
     Case {
@@ -87,7 +88,10 @@ fn qwen3_reranker_orders_as_the_model_card() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_ranked(&json_results(&o.stdout), &c, &c.scores, usize::MAX);
     // Raw scores (log-odds) and the best two.
-    let o = ember(&["rerank", "-m", m, "-q", &c.query, "-d", docs.to_str().unwrap(), "--json", "--raw-scores", "--top-n", "2"], None);
+    let o = ember(
+        &["rerank", "-m", m, "-q", &c.query, "-d", docs.to_str().unwrap(), "--json", "--raw-scores", "--top-n", "2"],
+        None,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_ranked(&json_results(&o.stdout), &c, &c.raw_scores, 2);
     // A custom instruction; documents as JSON lines.
@@ -137,9 +141,15 @@ fn bad_input_is_a_clear_error() {
     let m = m.to_str().unwrap();
     let docs = write_lines(&dir, &["a".to_string()]);
     let d = docs.to_str().unwrap();
-    assert_error(&ember(&["rerank", "-m", m, "-q", "q", "-d", "/nonexistent/docs.txt"], None), &["/nonexistent/docs.txt"]);
+    assert_error(
+        &ember(&["rerank", "-m", m, "-q", "q", "-d", "/nonexistent/docs.txt"], None),
+        &["/nonexistent/docs.txt"],
+    );
     assert_error(&ember(&["rerank", "-m", m, "-q", "q", "-d", d, "--top-n", "0"], None), &["--top-n"]);
-    assert_error(&ember(&["rerank", "-m", m, "-q", "q", "-d", d, "--max-length", "3"], None), &["max_length 3 leaves no room"]);
+    assert_error(
+        &ember(&["rerank", "-m", m, "-q", "q", "-d", d, "--max-length", "3"], None),
+        &["max_length 3 leaves no room"],
+    );
     // An embedding model is not a reranker.
     let embedding = repo_root().join("crates/ember-models/tests/fixtures/tiny-xlmr");
     assert_error(

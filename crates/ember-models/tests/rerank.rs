@@ -112,10 +112,18 @@ fn check_parity(name: &str, model: &RerankModel, fx: &Fixture) {
         assert_eq!(out.truncated, case.truncated.iter().filter(|t| **t).count());
         assert_eq!(out.tokens, case.input_ids.iter().map(Vec::len).sum::<usize>());
         let raw = RerankOptions { activation: Some(false), ..options.clone() };
-        assert_close(&format!("{name} case {c} raw"), &model.score(&case.query, &docs, &raw).unwrap().scores, &case.raw_scores);
+        assert_close(
+            &format!("{name} case {c} raw"),
+            &model.score(&case.query, &docs, &raw).unwrap().scores,
+            &case.raw_scores,
+        );
         // One pair per pass gives the same scores as padded batches.
         let single = RerankOptions { batch_size: Some(1), ..options.clone() };
-        assert_close(&format!("{name} case {c} batch 1"), &model.score(&case.query, &docs, &single).unwrap().scores, &case.scores);
+        assert_close(
+            &format!("{name} case {c} batch 1"),
+            &model.score(&case.query, &docs, &single).unwrap().scores,
+            &case.scores,
+        );
         if !case.max_length_16_raw_scores.is_empty() {
             let short = RerankOptions { max_length: Some(16), activation: Some(false), ..RerankOptions::default() };
             let got = model.score(&case.query, &docs, &short).unwrap();
@@ -129,7 +137,10 @@ fn bert_cross_encoder_matches_sentence_transformers() {
     let Some(dir) = model_dir("tiny-bert-reranker", Some(("minilm", "all-MiniLM-L6-v2"))) else { return };
     let model = load(&dir);
     let info = model.info();
-    assert_eq!((info.kind, info.architecture, info.num_labels, info.activation.as_str()), ("cross-encoder", "bert", 1, "sigmoid"));
+    assert_eq!(
+        (info.kind, info.architecture, info.num_labels, info.activation.as_str()),
+        ("cross-encoder", "bert", 1, "sigmoid")
+    );
     check_parity("tiny-bert-reranker", &model, &fixture("tiny-bert-reranker"));
 }
 

@@ -191,7 +191,11 @@ impl RerankQueue {
 
     fn full(&self) -> QueueError {
         self.shared.metrics.queue_rejected(&self.shared.name);
-        QueueError::Full { model: self.shared.name.clone(), capacity: self.shared.config.max_queue, retry_after_secs: 1 }
+        QueueError::Full {
+            model: self.shared.name.clone(),
+            capacity: self.shared.config.max_queue,
+            retry_after_secs: 1,
+        }
     }
 
     fn check_room(&self, pairs: usize) -> Result<(), QueueError> {
@@ -318,7 +322,8 @@ fn run_batch(shared: &Shared, model: &RerankModel, batch: Vec<Entry>) {
             };
             for e in &batch {
                 if let Some(reply) = lock(&e.request.state).reply.take() {
-                    let _ = reply.send(Err(QueueError::Failed { model: shared.name.clone(), message: message.clone() }));
+                    let _ =
+                        reply.send(Err(QueueError::Failed { model: shared.name.clone(), message: message.clone() }));
                 }
             }
             return;

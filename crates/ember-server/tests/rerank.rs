@@ -93,7 +93,10 @@ async fn cohere_rerank_equals_the_library() {
         close(&res["relevance_score"], want[index], &format!("result {k}"));
         assert_eq!(res["document"]["text"], docs[index]);
     }
-    let tokens = bert.score_pairs(QUERY, &docs.iter().map(String::as_str).collect::<Vec<_>>(), &RerankOptions::default()).unwrap().tokens;
+    let tokens = bert
+        .score_pairs(QUERY, &docs.iter().map(String::as_str).collect::<Vec<_>>(), &RerankOptions::default())
+        .unwrap()
+        .tokens;
     assert_eq!(r.body["usage"]["total_tokens"], tokens);
     // Default model (the first reranker), no documents returned, all results.
     let r = post(&state, "/v1/rerank", json!({"query": QUERY, "documents": docs})).await;
@@ -103,7 +106,8 @@ async fn cohere_rerank_equals_the_library() {
     assert!(results.iter().all(|x| x.get("document").is_none()));
     // The Qwen3 reranker by its model id, with an instruction.
     let instruction = "Given a question, find the passage in German";
-    let want = library(&qwen, &RerankOptions { instruction: Some(instruction.to_string()), ..RerankOptions::default() });
+    let want =
+        library(&qwen, &RerankOptions { instruction: Some(instruction.to_string()), ..RerankOptions::default() });
     let r = post(
         &state,
         "/v2/rerank",
@@ -123,7 +127,8 @@ async fn tei_rerank_equals_the_library() {
     let docs = documents();
     let want = library(&bert, &RerankOptions::default());
     let raw = library(&bert, &RerankOptions { activation: Some(false), ..RerankOptions::default() });
-    let r = post(&state, "/rerank", json!({"query": QUERY, "texts": docs, "truncate": true, "return_text": true})).await;
+    let r =
+        post(&state, "/rerank", json!({"query": QUERY, "texts": docs, "truncate": true, "return_text": true})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let results = r.body.as_array().unwrap();
     assert_eq!(results.len(), docs.len());
@@ -193,7 +198,8 @@ async fn no_documents_give_no_results() {
 
 #[tokio::test]
 async fn oversized_requests_are_refused_clearly() {
-    let config = ServerConfig { queue: QueueConfig { max_queue: 4, ..QueueConfig::default() }, ..ServerConfig::default() };
+    let config =
+        ServerConfig { queue: QueueConfig { max_queue: 4, ..QueueConfig::default() }, ..ServerConfig::default() };
     let Some((state, _, _)) = rerank_state(config) else { return };
     let docs = documents();
     let r = post(&state, "/v1/rerank", json!({"query": QUERY, "documents": docs})).await;

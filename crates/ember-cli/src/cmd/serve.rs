@@ -96,7 +96,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let reranker = ember_models::RerankModel::load(&model, &dir, &ember_models::LoadOptions::default())
             .with_context(|| format!("loading reranker '{model}' from {}", dir.display()))?;
         let info = reranker.info();
-        eprintln!("ember: reranker '{name}' ({}, {} {}, {} tokens)", info.id, info.architecture, info.kind, info.max_length);
+        eprintln!(
+            "ember: reranker '{name}' ({}, {} {}, {} tokens)",
+            info.id, info.architecture, info.kind, info.max_length
+        );
         rerankers.push((name, std::sync::Arc::new(reranker)));
     }
     let data_dir = args.data_dir.clone().or_else(|| std::env::var_os("EMBER_DATA_DIR").map(PathBuf::from));

@@ -93,7 +93,10 @@ impl Config {
         }
         let heads = self.num_attention_heads;
         if heads == 0 || self.kv_heads() == 0 || heads % self.kv_heads() != 0 {
-            return Err(format!("num_attention_heads {heads} is not a multiple of num_key_value_heads {}", self.kv_heads()));
+            return Err(format!(
+                "num_attention_heads {heads} is not a multiple of num_key_value_heads {}",
+                self.kv_heads()
+            ));
         }
         if self.head_dim() % 2 != 0 {
             return Err(format!("head_dim {} is odd; rotary embeddings need an even one", self.head_dim()));

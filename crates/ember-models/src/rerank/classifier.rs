@@ -79,7 +79,9 @@ fn take_linear(tensors: &mut HashMap<String, Tensor>, name: &str, origin: &Path)
     let key = format!("{name}.weight");
     let weight = tensors.remove(&key).ok_or_else(|| ModelError::Weights {
         path: origin.to_path_buf(),
-        message: format!("no tensor '{key}': the checkpoint lacks its classification head (is it a sequence-classification model?)"),
+        message: format!(
+            "no tensor '{key}': the checkpoint lacks its classification head (is it a sequence-classification model?)"
+        ),
     })?;
     let bias = tensors.remove(&format!("{name}.bias"));
     let to_f32 = |t: Tensor| t.to_dtype(DType::F32);

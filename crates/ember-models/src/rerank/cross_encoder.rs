@@ -53,11 +53,15 @@ impl CrossEncoder {
         let arch = ArchConfig::load(&config_path)?;
         let text = std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
         let ce: CeConfig = serde_json::from_str(&text).map_err(|e| ModelError::invalid(&config_path, e))?;
-        let activation_name = ce.sentence_transformers.and_then(|s| s.activation_fn).or(ce.sbert_ce_default_activation_function);
+        let activation_name =
+            ce.sentence_transformers.and_then(|s| s.activation_fn).or(ce.sbert_ce_default_activation_function);
         let activation = match activation_name.as_deref() {
             None => Activation::Sigmoid,
             Some(name) => Activation::from_torch_path(name).ok_or_else(|| {
-                ModelError::invalid(&config_path, format!("unsupported activation_fn '{name}' (ember knows torch's Sigmoid, Identity and Tanh)"))
+                ModelError::invalid(
+                    &config_path,
+                    format!("unsupported activation_fn '{name}' (ember knows torch's Sigmoid, Identity and Tanh)"),
+                )
             })?,
         };
         let files = weights::weight_files(dir)?;

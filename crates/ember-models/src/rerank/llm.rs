@@ -22,7 +22,8 @@ pub const QWEN3_PREFIX: &str = "<|im_start|>system\nJudge whether the Document m
 /// After the pair: the assistant turn with an empty think block.
 pub const QWEN3_SUFFIX: &str = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n";
 /// The card's instruction when none is given.
-pub const QWEN3_DEFAULT_INSTRUCTION: &str = "Given a web search query, retrieve relevant passages that answer the query";
+pub const QWEN3_DEFAULT_INSTRUCTION: &str =
+    "Given a web search query, retrieve relevant passages that answer the query";
 /// The card's `max_length`.
 pub const QWEN3_MAX_LENGTH: usize = 8192;
 
@@ -62,7 +63,9 @@ impl LlmReranker {
         tokenizer.with_truncation(None).map_err(|e| tok_err(e.to_string()))?;
         let id = |token: &str| {
             tokenizer.token_to_id(token).ok_or_else(|| {
-                tok_err(format!("no token '{token}': a Qwen3 yes/no reranker needs it (is this a Qwen3-Reranker tokenizer?)"))
+                tok_err(format!(
+                    "no token '{token}': a Qwen3 yes/no reranker needs it (is this a Qwen3-Reranker tokenizer?)"
+                ))
             })
         };
         let (no, yes) = (id("no")?, id("yes")?);

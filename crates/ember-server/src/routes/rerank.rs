@@ -72,7 +72,9 @@ static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 pub(crate) fn too_many_documents(count: usize, limit: usize, field: &str) -> ApiError {
     ApiError::new(
         ErrorKind::PayloadTooLarge,
-        format!("too many documents: {count} in one request, at most {limit} (the server's --max-queue); split the request"),
+        format!(
+            "too many documents: {count} in one request, at most {limit} (the server's --max-queue); split the request"
+        ),
     )
     .with_param(field)
 }
