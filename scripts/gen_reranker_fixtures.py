@@ -473,8 +473,11 @@ def gen_qwen3(name, tie, seed):
         (None, LONG_QUERY, [LONG_DOC, "short document"]),
     ]
     runs, yes, no = qwen_card_scores(p, cases, 8192)
+    # Cut inside the documents: the template, the instruction and query, and 6 document tokens.
     template = len(tok.encode(PREFIX).ids) + len(tok.encode(SUFFIX).ids)
-    short, _, _ = qwen_card_scores(p, cases[:1], template + 24)
+    head = len(tok.encode(format_instruction(None, QUERY, "")).ids)
+    short, _, _ = qwen_card_scores(p, cases[:1], template + head + 6)
+    assert not all(short[0]["truncated"]), short[0]["truncated"]
     assert any(short[0]["truncated"]), short[0]["truncated"]
     # Batching with left padding must not change a score.
     single, _, _ = qwen_card_scores(p, [(None, QUERY, [d]) for d in DOCUMENTS], 8192)
