@@ -149,10 +149,13 @@ def cross_encoder_runs(path, cases):
             case["scores"] = floats(soft[:, 1])
             case["raw_scores"] = floats(raw[:, 1])
             case["max_length_16_raw_scores"] = floats(short_raw[:, 1])
-        enc = [tok(query, d, truncation="longest_first", max_length=max_len) for d in docs]
-        case["input_ids"] = [e["input_ids"] for e in enc]
-        case["token_type_ids"] = [e.get("token_type_ids") for e in enc]
-        case["truncated"] = [len(tok(query, d)["input_ids"]) > max_len for d in docs]
+        # Exactly what CrossEncoder feeds the model (batched tokenization: an empty document is
+        # still a second segment, `[CLS] q [SEP] [SEP]`, unlike tokenizer(q, "")).
+        enc = [ce.preprocess([[query, d]]) for d in docs]
+        case["input_ids"] = [e["input_ids"][0].tolist() for e in enc]
+        case["token_type_ids"] = [e["token_type_ids"][0].tolist() if "token_type_ids" in e else None for e in enc]
+        full = tok([query] * len(docs), docs, truncation=False)["input_ids"]
+        case["truncated"] = [len(ids) > max_len for ids in full]
         out.append(case)
     return ce, max_len, out
 

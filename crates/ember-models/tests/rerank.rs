@@ -51,7 +51,9 @@ fn fixture(name: &str) -> Fixture {
 /// and the real tokenizer (`minilm` or `xlmr-tokenizer`) beside it when the fixture has none.
 fn model_dir(name: &str, tokenizer: Option<(&str, &str)>) -> Option<PathBuf> {
     let src = fixtures().join("rerank").join(name);
-    let root = std::env::temp_dir().join(format!("ember-rerank-{}-{name}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let root = std::env::temp_dir().join(format!("ember-rerank-{}-{n}-{name}", std::process::id()));
     let dir = root.join("rerank").join(name);
     let _ = std::fs::remove_dir_all(&root);
     copy_dir(&src, &dir);
@@ -261,16 +263,15 @@ fn a_corrupt_checkpoint_is_an_error_naming_the_file() {
 }
 
 #[test]
-fn a_tokenizer_without_yes_and_no_is_refused() {
+fn a_tokenizer_without_the_chat_tokens_is_refused() {
     let dir = model_dir("tiny-qwen3-reranker", None).unwrap();
     let path = dir.join("tokenizer.json");
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let vocab = v["model"]["vocab"].as_object_mut().unwrap();
-    let yes = vocab.remove("yes").unwrap();
-    vocab.insert("yesss".to_string(), yes);
+    v["model"]["vocab"].as_object_mut().unwrap().remove("<|im_start|>").unwrap();
+    v["added_tokens"].as_array_mut().unwrap().retain(|t| t["content"] != "<|im_start|>");
     std::fs::write(&path, v.to_string()).unwrap();
     let e = load_err(&dir);
-    assert!(e.contains("no token 'yes'"), "{e}");
+    assert!(e.contains("no token '<|im_start|>'") && e.contains("Qwen3-Reranker tokenizer"), "{e}");
 }
 
 #[test]
