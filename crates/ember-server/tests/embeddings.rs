@@ -289,20 +289,25 @@ async fn info_and_health() {
 #[tokio::test]
 async fn unsupported_model_kinds_answer_clearly() {
     let Some(state) = state() else { return };
-    for path in ["/embed_sparse", "/embed_all", "/rerank", "/predict"] {
+    for path in ["/embed_sparse", "/embed_all", "/predict"] {
         let r = post(&state, path, json!({"inputs": "a", "query": "q", "texts": ["a"]})).await;
         assert_eq!(r.status, 424, "{path}: {}", r.text);
         assert_eq!(r.body["error_type"], "Backend");
         assert!(r.body["error"].as_str().unwrap().contains("cannot load"), "{}", r.text);
     }
+    // Without --reranker: TEI's 424, Cohere's 404, both saying how to serve one.
+    let r = post(&state, "/rerank", json!({"query": "q", "texts": ["a"]})).await;
+    assert_eq!(r.status, 424, "{}", r.text);
+    assert_eq!(r.body["error_type"], "Backend");
+    assert!(r.body["error"].as_str().unwrap().contains("--reranker"), "{}", r.text);
     let rerank = json!({"query": "q", "documents": ["a", {"text": "b"}], "top_n": 1});
     for path in ["/v1/rerank", "/v2/rerank"] {
         let r = post(&state, path, rerank.clone()).await;
-        assert_eq!(r.status, 501, "{}", r.text);
-        assert!(r.body["message"].as_str().unwrap().contains("no reranker model is loaded"), "{}", r.text);
+        assert_eq!(r.status, 404, "{}", r.text);
+        assert!(r.body["message"].as_str().unwrap().contains("no reranker is served here"), "{}", r.text);
     }
     let r = post(&state, "/v1/rerank", json!({"model": "minilm", "query": "q", "documents": ["a"]})).await;
-    assert_eq!(r.status, 501);
+    assert_eq!(r.status, 404);
     assert!(r.body["message"].as_str().unwrap().contains("is an embedding model, not a reranker"));
     let r = post(&state, "/v1/rerank", json!({"query": "q", "documents": [3]})).await;
     assert_eq!(r.status, 422, "{}", r.text);

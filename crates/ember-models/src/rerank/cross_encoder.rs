@@ -177,5 +177,5 @@ fn model_max_length(dir: &Path) -> Option<usize> {
     let text = std::fs::read_to_string(path).ok()?;
     let config: TokenizerConfig = serde_json::from_str(&text).ok()?;
     let n = config.model_max_length?.as_f64()?;
-    (n >= 1.0 && n < 1e9).then_some(n as usize)
+    (1.0..1e9).contains(&n).then_some(n as usize)
 }

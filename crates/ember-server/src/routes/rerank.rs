@@ -66,6 +66,26 @@ fn document_texts(documents: &[Value]) -> Result<Vec<&str>, ApiError> {
         .collect()
 }
 
+/// The reranker a request names (or the default), with a clearer message when the name is one of
+/// the served embedding models.
+pub(crate) fn select_reranker<'a>(
+    state: &'a AppState,
+    name: Option<&str>,
+) -> Result<&'a crate::rerankers::ServedReranker, ApiError> {
+    state.rerankers().select(name).map_err(|e| match name {
+        Some(m) if state.models().select(Some(m)).is_ok() => {
+            let served = state.rerankers().names();
+            let message = if served.is_empty() {
+                format!("model '{m}' is an embedding model, not a reranker; no reranker is served here: start the server with --reranker MODEL")
+            } else {
+                format!("model '{m}' is an embedding model, not a reranker; served rerankers: {}", served.join(", "))
+            };
+            ApiError { message, ..e }
+        }
+        _ => e,
+    })
+}
+
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// More documents than one request may carry (a request must fit the reranker's queue).
@@ -87,7 +107,7 @@ async fn rerank(
     if request.top_n == Some(0) {
         return Err(ApiError::invalid_field("top_n", "must be at least 1").into());
     }
-    let served = state.rerankers().select(request.model.as_deref())?;
+    let served = select_reranker(&state, request.model.as_deref())?;
     let limit = served.queue.config().max_queue;
     if texts.len() > limit {
         return Err(too_many_documents(texts.len(), limit, "documents").into());

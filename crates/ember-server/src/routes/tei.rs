@@ -302,7 +302,7 @@ pub struct RerankBody {
 
 async fn rerank(State(state): State<AppState>, Body(body, _): Body<RerankBody, Tei>) -> Result<Json<Value>, Error> {
     check_direction(body.truncation_direction.as_deref())?;
-    let served = match state.rerankers().select(body.model.as_deref()) {
+    let served = match crate::routes::rerank::select_reranker(&state, body.model.as_deref()) {
         Ok(s) => s,
         Err(e) if state.rerankers().all().is_empty() => {
             return Err(ApiError { kind: ErrorKind::NotSupported, ..e }.into());
