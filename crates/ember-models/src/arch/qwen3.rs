@@ -92,13 +92,13 @@ impl Config {
             return Err(format!("hidden_act '{}' is not supported (Qwen3 uses silu)", self.hidden_act));
         }
         let heads = self.num_attention_heads;
-        if heads == 0 || self.kv_heads() == 0 || heads % self.kv_heads() != 0 {
+        if heads == 0 || self.kv_heads() == 0 || !heads.is_multiple_of(self.kv_heads()) {
             return Err(format!(
                 "num_attention_heads {heads} is not a multiple of num_key_value_heads {}",
                 self.kv_heads()
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(format!("head_dim {} is odd; rotary embeddings need an even one", self.head_dim()));
         }
         Ok(())
