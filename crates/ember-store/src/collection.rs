@@ -111,7 +111,7 @@ impl State {
                 let n = docs.len();
                 // Check every vector first so a bad one leaves the state untouched.
                 if let Some(bad) = docs.iter().find(|d| d.vector.len() != self.index.dim()) {
-                    return Err(CoreError::DimensionMismatch { left: self.index.dim(), right: bad.vector.len() });
+                    return Err(CoreError::DimensionMismatch { left: self.index.dim(), right: bad.vector.len() }.into());
                 }
                 for doc in docs {
                     let pid = match self.ids.get(&doc.id) {
@@ -714,7 +714,7 @@ mod tests {
                             text: String::new(),
                             vector: vec![1.0, 0.0],
                             metadata: Map::new(),
-                            ..Document::default(),
+                            ..Document::default()
                         };
                         c.upsert(vec![doc]).unwrap();
                     }

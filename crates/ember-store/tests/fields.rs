@@ -65,7 +65,7 @@ fn ids_scores(hits: &[ember_store::Hit]) -> Vec<(String, f32)> {
 }
 
 /// BM25 by an exhaustive scan of a fresh inverted index over the live documents.
-fn bm25_oracle(docs: &[Document], query: &str, k: usize, keep: &dyn Fn(&Document) -> bool) -> Vec<(String, f32)> {
+fn bm25_oracle(docs: &[Document], query: &str, k: usize, keep: &(dyn Fn(&Document) -> bool + Sync)) -> Vec<(String, f32)> {
     let mut index = InvertedIndex::new(InvertedIndexParams::bm25(AnalyzerConfig::english())).unwrap();
     for (i, d) in docs.iter().enumerate() {
         index.insert_text(i, &d.text).unwrap();
