@@ -89,6 +89,15 @@ pub struct Models<'a> {
     pub sparse: Option<&'a dyn Embedder>,
 }
 
+impl std::fmt::Debug for Models<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Models")
+            .field("dense", &self.dense.map(|m| m.model_id()))
+            .field("sparse", &self.sparse.map(|m| m.model_id()))
+            .finish()
+    }
+}
+
 impl<'a> Models<'a> {
     /// Just the dense model.
     pub fn dense(embedder: &'a dyn Embedder) -> Self {
@@ -167,7 +176,7 @@ pub fn open_or_create(
                 index: settings.index,
                 text_index: settings.text_index.clone(),
                 sparse: settings.sparse.clone(),
-                multivector: None,
+                multivector: settings.multivector,
             };
             Ok(store.create_collection(name, config)?)
         }

@@ -84,8 +84,14 @@ pub struct RerankStage<'a> {
     pub top_n: usize,
 }
 
+impl std::fmt::Debug for RerankStage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RerankStage").field("reranker", &self.reranker.model_id()).field("top_n", &self.top_n).finish()
+    }
+}
+
 /// One search.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct SearchRequest<'a> {
     pub query: &'a str,
     pub k: usize,
