@@ -1,0 +1,131 @@
+//! `ember search --mode dense|bm25|sparse|multivector|hybrid`, fusion flags and `--explain`, end
+//! to end with the real all-MiniLM-L6-v2 on a small corpus; `ember eval --mode bm25` on SciFact.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{assert_error, ember, real_model, repo_root, stderr, temp};
+use serde_json::Value;
+
+const CORPUS: &str = "\
+{\"id\": \"cats\", \"text\": \"Cats are small domesticated felines that purr and chase mice.\"}
+{\"id\": \"volcano\", \"text\": \"A volcano erupts when molten rock, ash and gases escape from a magma chamber.\"}
+{\"id\": \"vitamin\", \"text\": \"Vitamin D supplementation improves bone density in older adults.\"}
+{\"id\": \"market\", \"text\": \"The stock market fell sharply after the central bank raised interest rates.\"}
+{\"id\": \"plants\", \"text\": \"Photosynthesis converts sunlight, water and carbon dioxide into glucose in plant leaves.\"}
+{\"id\": \"etna\", \"text\": \"Mount Etna in Sicily had a large eruption with lava flows last year.\"}
+";
+
+fn search(data: &str, query: &str, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["search", "kb", query, "--json", "--data-dir", data];
+    args.extend_from_slice(extra);
+    let o = ember(&args, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn ids(hits: &[Value]) -> Vec<&str> {
+    hits.iter().map(|h| h["id"].as_str().unwrap()).collect()
+}
+
+fn ingest(model: &str, data: &str, name: &str, extra: &[&str]) {
+    let docs = temp(&format!("modes-docs-{name}"));
+    std::fs::write(docs.join("corpus.jsonl"), CORPUS).unwrap();
+    let mut args = vec!["ingest", docs.to_str().unwrap(), "-c", name, "-m", model, "--data-dir", data, "--json"];
+    args.extend_from_slice(extra);
+    let o = ember(&args, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn every_mode_ranks_the_corpus_and_explain_shows_each_list() {
+    let Some(model) = real_model("minilm", "all-MiniLM-L6-v2") else { return };
+    let model = model.to_str().unwrap();
+    let data = temp("modes-data");
+    let data = data.to_str().unwrap();
+    ingest(model, data, "kb", &[]);
+
+    // BM25 finds only the documents sharing a stemmed term, and loads no model.
+    let hits = search(data, "magma chamber", &["--mode", "bm25"]);
+    assert_eq!(ids(&hits), ["volcano#0"]);
+    let hits = search(data, "volcanic eruption and lava", &["--mode", "bm25"]);
+    assert_eq!(ids(&hits), ["etna#0"]);
+
+    // Dense finds meaning without shared words.
+    let hits = search(data, "why do mountains explode with fire", &["--mode", "dense", "-k", "3"]);
+    assert_eq!(ids(&hits)[..2], ["volcano#0", "etna#0"]);
+
+    // Hybrid (dense + BM25, RRF k = 60) with --explain.
+    let hits = search(data, "volcanic eruption and lava", &["--mode", "hybrid", "-k", "3", "--explain"]);
+    assert_eq!(ids(&hits), ["etna#0", "volcano#0", "HYBRID3"]);
+    let e = &hits[0]["explain"];
+    assert_eq!(e["fused_rank"], 1);
+    assert_eq!(e["lists"]["bm25"]["rank"], 1);
+    assert_eq!(e["lists"]["dense"]["rank"], 1);
+    let rrf = 1.0 / 61.0 + 1.0 / 61.0;
+    assert!((hits[0]["score"].as_f64().unwrap() - rrf).abs() < 1e-6, "{}", hits[0]);
+    assert!(hits[1]["explain"]["lists"]["bm25"].is_null());
+    assert_eq!(hits[1]["explain"]["lists"]["dense"]["rank"], 2);
+
+    // Human output carries the explain line.
+    let o = ember(&["search", "kb", "volcanic eruption and lava", "--mode", "hybrid", "-k", "1", "--explain", "--data-dir", data], None);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("fused #1 0.0328 | dense #1 "), "{out}");
+    assert!(out.contains("| bm25 #1 "), "{out}");
+
+    // Other fusions and weights.
+    for extra in [&["--fusion", "dbsf"][..], &["--fusion", "minmax"], &["--fusion", "weighted", "--weights", "0.3,0.7"]] {
+        let mut args = vec!["--mode", "hybrid", "-k", "2"];
+        args.extend_from_slice(extra);
+        assert_eq!(ids(&search(data, "volcanic eruption and lava", &args)), ["etna#0", "volcano#0"], "{extra:?}");
+    }
+}
+
+#[test]
+fn missing_indexes_fields_and_rerankers_are_clear_errors() {
+    let Some(model) = real_model("minilm", "all-MiniLM-L6-v2") else { return };
+    let model = model.to_str().unwrap();
+    let data = temp("modes-errors");
+    let data = data.to_str().unwrap();
+    ingest(model, data, "kb", &["--text-index", "none"]);
+    let run = |extra: &[&str]| {
+        let mut args = vec!["search", "kb", "lava", "--data-dir", data];
+        args.extend_from_slice(extra);
+        ember(&args, None)
+    };
+    assert_error(&run(&["--mode", "bm25"]), &["collection 'kb' has no BM25 text index; create it with"]);
+    assert_error(&run(&["--mode", "sparse"]), &["collection 'kb' has no sparse field"]);
+    assert_error(&run(&["--mode", "hybrid"]), &["hybrid search needs a second list"]);
+    assert_error(&run(&["--rerank", "some/cross-encoder"]), &["reranking needs a cross-encoder loader: not in this build"]);
+    assert_error(&run(&["--mode", "hybrid", "--fusion", "weighted"]), &["--fusion weighted needs --weights"]);
+    assert_error(&run(&["--mode", "dense", "--weights", "1,2"]), &["--sources and --weights apply to --mode hybrid"]);
+    assert_error(&run(&["--mode", "hybrid", "--sources", "dense,bogus"]), &["unknown retrieval source 'bogus'"]);
+
+    ingest(model, data, "kb2", &[]);
+    let o = ember(&["search", "kb2", "lava", "--mode", "hybrid", "--weights", "1,2,3", "--data-dir", data], None);
+    assert_error(&o, &["3 weights given for 2 ranked lists"]);
+}
+
+/// BM25 on SciFact's test split through `ember eval` (the engine's retrieve on a scratch store)
+/// equals ember-index's own BM25 run (`cargo run -p ember-eval --example bm25_scifact`, nDCG@10
+/// 0.6826 printed as 0.682605…), and needs no model.
+#[test]
+fn eval_bm25_on_scifact_needs_no_model_and_matches_the_index_example() {
+    let data = repo_root().join("data/scifact");
+    let cache = temp("modes-eval-cache");
+    let o = ember(
+        &["eval", "-d", data.to_str().unwrap(), "--mode", "bm25", "--json", "--cache-dir", cache.to_str().unwrap()],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_str(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    assert_eq!(r["model"], "bm25");
+    assert_eq!(r["main_metric"], "ndcg_at_10");
+    let ndcg = r["main_score"].as_f64().unwrap();
+    assert!((ndcg - BM25_NDCG10).abs() < 1e-9, "SciFact BM25 nDCG@10 {ndcg}");
+    // The scratch store is gone.
+    assert_eq!(std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0), 0);
+    assert_error(&ember(&["eval", "-d", data.to_str().unwrap(), "--mode", "hybrid"], None), &["--model is needed"]);
+}
+
+const BM25_NDCG10: f64 = 0.0;
