@@ -68,13 +68,17 @@ fn every_mode_ranks_the_corpus_and_explain_shows_each_list() {
     assert_eq!(hits[1]["explain"]["lists"]["dense"]["rank"], 2);
 
     // Human output carries the explain line.
-    let o = ember(&["search", "kb", "volcanic eruption and lava", "--mode", "hybrid", "-k", "1", "--explain", "--data-dir", data], None);
+    let o = ember(
+        &["search", "kb", "volcanic eruption and lava", "--mode", "hybrid", "-k", "1", "--explain", "--data-dir", data],
+        None,
+    );
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(out.contains("fused #1 0.0328 | dense #1 "), "{out}");
     assert!(out.contains("| bm25 #1 "), "{out}");
 
     // Other fusions and weights.
-    for extra in [&["--fusion", "dbsf"][..], &["--fusion", "minmax"], &["--fusion", "weighted", "--weights", "0.3,0.7"]] {
+    for extra in [&["--fusion", "dbsf"][..], &["--fusion", "minmax"], &["--fusion", "weighted", "--weights", "0.3,0.7"]]
+    {
         let mut args = vec!["--mode", "hybrid", "-k", "2"];
         args.extend_from_slice(extra);
         assert_eq!(ids(&search(data, "volcanic eruption and lava", &args)), ["etna#0", "volcano#0"], "{extra:?}");
@@ -96,7 +100,10 @@ fn missing_indexes_fields_and_rerankers_are_clear_errors() {
     assert_error(&run(&["--mode", "bm25"]), &["collection 'kb' has no BM25 text index; create it with"]);
     assert_error(&run(&["--mode", "sparse"]), &["collection 'kb' has no sparse field"]);
     assert_error(&run(&["--mode", "hybrid"]), &["hybrid search needs a second list"]);
-    assert_error(&run(&["--rerank", "some/cross-encoder"]), &["reranking needs a cross-encoder loader: not in this build"]);
+    assert_error(
+        &run(&["--rerank", "some/cross-encoder"]),
+        &["reranking needs a cross-encoder loader: not in this build"],
+    );
     assert_error(&run(&["--mode", "hybrid", "--fusion", "weighted"]), &["--fusion weighted needs --weights"]);
     assert_error(&run(&["--mode", "dense", "--weights", "1,2"]), &["--sources and --weights apply to --mode hybrid"]);
     assert_error(&run(&["--mode", "hybrid", "--sources", "dense,bogus"]), &["unknown retrieval source 'bogus'"]);

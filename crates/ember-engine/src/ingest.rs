@@ -148,7 +148,10 @@ pub(crate) fn plan_outputs<'a>(
             Some((d, main_kinds))
         }
         (true, None) => {
-            return Err(EngineError::MissingModel { collection: name, what: format!("its model '{}'", config.model_id) })
+            return Err(EngineError::MissingModel {
+                collection: name,
+                what: format!("its model '{}'", config.model_id),
+            })
         }
     };
     Ok(OutputPlan { main, sparse })

@@ -349,8 +349,8 @@ fn search_lists(
     // Multi-vector last: alone it scores every document, beside other lists their candidates.
     if let Some(at) = sources.iter().position(|&s| s == Source::MultiVector) {
         let tokens = query.multivector.as_deref().ok_or_else(|| missing("multivector"))?;
-        let candidates: Option<Vec<String>> = (sources.len() > 1)
-            .then(|| lists.iter().flatten().flatten().map(|h| h.id.clone()).collect());
+        let candidates: Option<Vec<String>> =
+            (sources.len() > 1).then(|| lists.iter().flatten().flatten().map(|h| h.id.clone()).collect());
         lists[at] = Some(collection.search_multivector(tokens, depth, filter, candidates.as_deref())?);
     }
     Ok(lists.into_iter().map(Option::unwrap_or_default).collect())
@@ -358,11 +358,7 @@ fn search_lists(
 
 /// Score the `top_n` first hits with the reranker and put them in its order (ties: fused order);
 /// hits past `top_n` follow unchanged. No candidates, no model call.
-fn rerank(
-    stage: RerankStage<'_>,
-    query: &str,
-    mut hits: Vec<RetrievedHit>,
-) -> Result<Vec<RetrievedHit>, EngineError> {
+fn rerank(stage: RerankStage<'_>, query: &str, mut hits: Vec<RetrievedHit>) -> Result<Vec<RetrievedHit>, EngineError> {
     let n = stage.top_n.min(hits.len());
     if n == 0 {
         return Ok(hits);

@@ -14,8 +14,8 @@ use ember_core::{
 };
 use ember_engine::fusion::{fuse, Fusion};
 use ember_engine::{
-    ingest_with, open_or_create, retrieve, CollectionSettings, EngineError, IngestOptions, Mode, Models,
-    RerankStage, SearchRequest, Source, SourceDocument, SourceFormat,
+    ingest_with, open_or_create, retrieve, CollectionSettings, EngineError, IngestOptions, Mode, Models, RerankStage,
+    SearchRequest, Source, SourceDocument, SourceFormat,
 };
 use ember_store::{AnalyzerConfig, Collection, MultiVectorConfig, SparseFieldConfig, Store, TextIndexConfig};
 
@@ -264,14 +264,26 @@ fn hybrid_defaults_to_every_list_the_collection_has_and_fusing_one_list_returns_
     assert_eq!(got.hits.len(), 4);
     // The multi-vector list rescored the other lists' candidates only.
     let one = [Source::Bm25];
-    let fused_one = retrieve(&c, Models::dense(&model), &SearchRequest { sources: &one, ..SearchRequest::new(q, 5, Mode::Hybrid) });
+    let fused_one =
+        retrieve(&c, Models::dense(&model), &SearchRequest { sources: &one, ..SearchRequest::new(q, 5, Mode::Hybrid) });
     let alone = retrieve(&c, Models::dense(&model), &SearchRequest::new(q, 5, Mode::Bm25)).unwrap();
     assert_eq!(fused_one.unwrap(), alone);
     let twice = [Source::Bm25, Source::Bm25];
-    let err = retrieve(&c, Models::dense(&model), &SearchRequest { sources: &twice, ..SearchRequest::new(q, 5, Mode::Hybrid) });
-    assert_eq!(err.err().unwrap().to_string(), "invalid search request on collection 'kb': source 'bm25' is named twice");
+    let err = retrieve(
+        &c,
+        Models::dense(&model),
+        &SearchRequest { sources: &twice, ..SearchRequest::new(q, 5, Mode::Hybrid) },
+    );
+    assert_eq!(
+        err.err().unwrap().to_string(),
+        "invalid search request on collection 'kb': source 'bm25' is named twice"
+    );
     let weights = [1.0, 2.0, 3.0];
-    let err = retrieve(&c, Models::dense(&model), &SearchRequest { sources: &srcs2(), weights: &weights, ..SearchRequest::new(q, 5, Mode::Hybrid) });
+    let err = retrieve(
+        &c,
+        Models::dense(&model),
+        &SearchRequest { sources: &srcs2(), weights: &weights, ..SearchRequest::new(q, 5, Mode::Hybrid) },
+    );
     assert_eq!(err.err().unwrap().to_string(), "3 weights given for 2 ranked lists");
 }
 
@@ -298,8 +310,7 @@ fn a_reranker_reorders_the_fused_hits_and_is_not_called_without_candidates() {
     // doc6 says zebra twice, doc2 once: they lead whatever their fused ranks; the rest keep
     // their fused order.
     let zebra_free: Vec<&str> = ids(&plain.hits).into_iter().filter(|id| *id != "doc6#0" && *id != "doc2#0").collect();
-    let mut want: Vec<&str> =
-        ["doc6#0", "doc2#0"].into_iter().filter(|id| ids(&plain.hits).contains(id)).collect();
+    let mut want: Vec<&str> = ["doc6#0", "doc2#0"].into_iter().filter(|id| ids(&plain.hits).contains(id)).collect();
     want.extend(zebra_free);
     assert_eq!(ids(&got.hits), want);
     assert_ne!(ids(&got.hits), ids(&plain.hits));
@@ -321,7 +332,10 @@ fn hybrid_on_a_dense_only_collection_says_what_is_missing() {
     let model = Multi::new("m3", ALL);
     let c = open_or_create(&store, "plain", &model, CollectionSettings::default()).unwrap();
     let err = retrieve(&c, Models::dense(&model), &SearchRequest::new("q", 3, Mode::Hybrid)).err().unwrap();
-    assert!(err.to_string().starts_with("invalid search request on collection 'plain': hybrid search needs a second list"), "{err}");
+    assert!(
+        err.to_string().starts_with("invalid search request on collection 'plain': hybrid search needs a second list"),
+        "{err}"
+    );
     let err = retrieve(&c, Models::dense(&model), &SearchRequest::new("q", 3, Mode::Bm25)).err().unwrap();
     assert!(err.to_string().starts_with("collection 'plain' has no BM25 text index; create it with"), "{err}");
 }

@@ -101,7 +101,14 @@ impl State {
             ),
             None => None,
         };
-        Ok(State { ids: HashMap::new(), docs: Vec::new(), free: Vec::new(), index: IndexKind::build(config)?, text, sparse })
+        Ok(State {
+            ids: HashMap::new(),
+            docs: Vec::new(),
+            free: Vec::new(),
+            index: IndexKind::build(config)?,
+            text,
+            sparse,
+        })
     }
 
     /// Apply one op; returns how many documents it wrote, or for a delete how many existed.
@@ -572,14 +579,20 @@ impl Collection {
     /// The `k` documents whose sparse vectors have the highest dot product with `query`
     /// (`(term id, weight)` pairs, any order, each term once, weights finite and ≥ 0), among
     /// those matching `filter`, best first. The collection needs a sparse field.
-    pub fn search_sparse(&self, query: &[(u32, f32)], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>, StoreError> {
+    pub fn search_sparse(
+        &self,
+        query: &[(u32, f32)],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Hit>, StoreError> {
         self.check_live()?;
         if let Some(reason) = sparse_problem(query, false) {
             return Err(self.invalid_query(format!("sparse query: {reason}")));
         }
         let state = read_lock(&self.inner.state);
         let Some(sparse) = &state.sparse else {
-            return Err(self.missing("sparse field", "create the collection with a sparse model (`ember ingest --sparse-model`)"));
+            return Err(self
+                .missing("sparse field", "create the collection with a sparse model (`ember ingest --sparse-model`)"));
         };
         let passes = |pid: usize| state.passes(pid, filter);
         let scored = sparse

@@ -75,9 +75,7 @@ fn put_fields(out: &mut Vec<u8>, doc: &Document) -> Result<(), String> {
     Ok(())
 }
 
-pub(crate) fn encode_upsert<'a>(
-    docs: impl ExactSizeIterator<Item = &'a Document> + Clone,
-) -> Result<Vec<u8>, String> {
+pub(crate) fn encode_upsert<'a>(docs: impl ExactSizeIterator<Item = &'a Document> + Clone) -> Result<Vec<u8>, String> {
     let fields = docs.clone().any(|d| !d.sparse.is_empty() || !d.multivector.is_empty());
     let mut out = vec![if fields { UPSERT_FIELDS } else { UPSERT }];
     put_count(&mut out, docs.len())?;

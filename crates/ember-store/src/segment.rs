@@ -186,7 +186,13 @@ mod tests {
     use super::*;
 
     fn doc(i: usize) -> Document {
-        Document { id: format!("d{i}"), text: "x".repeat(i), vector: vec![i as f32; 4], metadata: Map::new(), ..Document::default() }
+        Document {
+            id: format!("d{i}"),
+            text: "x".repeat(i),
+            vector: vec![i as f32; 4],
+            metadata: Map::new(),
+            ..Document::default()
+        }
     }
 
     #[test]

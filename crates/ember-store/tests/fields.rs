@@ -65,7 +65,12 @@ fn ids_scores(hits: &[ember_store::Hit]) -> Vec<(String, f32)> {
 }
 
 /// BM25 by an exhaustive scan of a fresh inverted index over the live documents.
-fn bm25_oracle(docs: &[Document], query: &str, k: usize, keep: &(dyn Fn(&Document) -> bool + Sync)) -> Vec<(String, f32)> {
+fn bm25_oracle(
+    docs: &[Document],
+    query: &str,
+    k: usize,
+    keep: &(dyn Fn(&Document) -> bool + Sync),
+) -> Vec<(String, f32)> {
     let mut index = InvertedIndex::new(InvertedIndexParams::bm25(AnalyzerConfig::english())).unwrap();
     for (i, d) in docs.iter().enumerate() {
         index.insert_text(i, &d.text).unwrap();
@@ -77,7 +82,9 @@ fn bm25_oracle(docs: &[Document], query: &str, k: usize, keep: &(dyn Fn(&Documen
 
 /// Sort best first, ties by id (the store breaks ties by point id, which follows insertion here).
 fn ranked(mut scored: Vec<(String, f32)>, k: usize) -> Vec<(String, f32)> {
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0[1..].parse::<u32>().unwrap().cmp(&b.0[1..].parse().unwrap())));
+    scored.sort_by(|a, b| {
+        b.1.total_cmp(&a.1).then_with(|| a.0[1..].parse::<u32>().unwrap().cmp(&b.0[1..].parse().unwrap()))
+    });
     scored.truncate(k);
     scored
 }
@@ -128,14 +135,21 @@ fn check_all(c: &Collection, live: &[Document]) {
     }
     let even = Filter::parse("even = true").unwrap();
     let keep_even = |d: &Document| d.metadata["even"] == json!(true);
-    assert_eq!(ids_scores(&c.search_text("cat park", 10, Some(&even)).unwrap()), bm25_oracle(live, "cat park", 10, &keep_even));
+    assert_eq!(
+        ids_scores(&c.search_text("cat park", 10, Some(&even)).unwrap()),
+        bm25_oracle(live, "cat park", 10, &keep_even)
+    );
 
     for query in [vec![(0u32, 1.0f32), (3, 0.5)], vec![(1, 2.0), (2, 0.1), (9, 1.0)], vec![(42, 1.0)]] {
         assert_close(&ids_scores(&c.search_sparse(&query, 4, None).unwrap()), &sparse_oracle(live, &query, 4));
     }
     for seed in 0..3 {
-        let query: Vec<Vec<f32>> = (0..2 + seed).map(|j| vector(1000 + seed as u64 * 10 + j as u64, TOKEN_DIM)).collect();
-        assert_close(&ids_scores(&c.search_multivector(&query, 5, None, None).unwrap()), &maxsim_oracle(live, &query, 5));
+        let query: Vec<Vec<f32>> =
+            (0..2 + seed).map(|j| vector(1000 + seed as u64 * 10 + j as u64, TOKEN_DIM)).collect();
+        assert_close(
+            &ids_scores(&c.search_multivector(&query, 5, None, None).unwrap()),
+            &maxsim_oracle(live, &query, 5),
+        );
         let q0 = &query;
         let m = max_sim(q0, &live[0].multivector);
         assert!((maxsim_oracle(&live[..1], q0, 1)[0].1 - m).abs() < 1e-6);

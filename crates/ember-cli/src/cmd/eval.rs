@@ -8,11 +8,11 @@ use ember_core::Embedder;
 use ember_engine::Mode;
 use ember_eval::task::retrieval::EngineRetrieval;
 use ember_eval::task::{labelled, pairs, retrieval};
-use ember_store::{AnalyzerConfig, TextIndexConfig};
 use ember_eval::{
     detect, load_beir, load_labelled, load_pairs, load_reranking, load_squad, EmbedStep, EmbeddingCache, EvalOptions,
     Layout, TaskKind,
 };
+use ember_store::{AnalyzerConfig, TextIndexConfig};
 
 use crate::model_source::{self, ModelArgs};
 use crate::retrieval_args::{Retrieval, RetrievalArgs};

@@ -157,10 +157,9 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
     let collection = open_or_create(&store, &args.collection, &model, settings)?;
     // A separate sparse model, when the collection's sparse field names one.
     let sparse_model = match &collection.config().sparse {
-        Some(field) if field.model_id != model.model_id() => Some(model_source::load(&ModelArgs {
-            model: field.model_id.clone(),
-            revision: args.revision.clone(),
-        })?),
+        Some(field) if field.model_id != model.model_id() => {
+            Some(model_source::load(&ModelArgs { model: field.model_id.clone(), revision: args.revision.clone() })?)
+        }
         _ => None,
     };
     let models = Models { dense: Some(&model), sparse: sparse_model.as_ref().map(|m| m as &dyn Embedder) };

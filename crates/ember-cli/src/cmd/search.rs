@@ -72,10 +72,9 @@ fn load_models(args: &SearchArgs, collection: &Collection, retrieval: &Retrieval
         _ => false,
     };
     let sparse = match &config.sparse {
-        Some(field) if wants_sparse && field.model_id != config.model_id => Some(model_source::load(&ModelArgs {
-            model: field.model_id.clone(),
-            revision: args.revision.clone(),
-        })?),
+        Some(field) if wants_sparse && field.model_id != config.model_id => {
+            Some(model_source::load(&ModelArgs { model: field.model_id.clone(), revision: args.revision.clone() })?)
+        }
         _ => None,
     };
     Ok(Loaded { dense, sparse })
@@ -169,7 +168,9 @@ fn hit_json(rank: usize, hit: &RetrievedHit) -> Value {
             .lists
             .iter()
             .map(|l| {
-                let v = l.hit.map_or(Value::Null, |h| json!({"rank": h.rank, "score": h.score, "contribution": h.contribution}));
+                let v = l
+                    .hit
+                    .map_or(Value::Null, |h| json!({"rank": h.rank, "score": h.score, "contribution": h.contribution}));
                 (l.source.name().to_string(), v)
             })
             .collect();

@@ -157,7 +157,8 @@ pub fn search_engine(
         text_index: retrieval.uses(Source::Bm25).then(|| retrieval.text_index.clone()),
         ..CollectionConfig::dense(model_id, dim, Similarity::Cosine)
     };
-    let store_options = StoreOptions { wal_flush_bytes: u64::MAX, background_maintenance: false, ..StoreOptions::default() };
+    let store_options =
+        StoreOptions { wal_flush_bytes: u64::MAX, background_maintenance: false, ..StoreOptions::default() };
     let store = Store::open_with(retrieval.scratch, store_options)?;
     let collection = store.create_collection("corpus", config)?;
     let mut docs: Vec<Document> = Vec::with_capacity(SCRATCH_BATCH);
