@@ -92,15 +92,3 @@ impl RetrievalArgs {
         Ok(Retrieval { mode, sources, fusion, weights: self.weights.clone(), depth: self.depth })
     }
 }
-
-impl ModeArg {
-    pub fn name(self) -> &'static str {
-        match self {
-            ModeArg::Dense => "dense",
-            ModeArg::Bm25 => "bm25",
-            ModeArg::Sparse => "sparse",
-            ModeArg::Multivector => "multivector",
-            ModeArg::Hybrid => "hybrid",
-        }
-    }
-}
