@@ -47,7 +47,7 @@ pub struct EvalArgs {
     #[arg(long, default_value = "test")]
     pub split: String,
     /// Retrieval: `--mode dense|bm25|hybrid`, `--fusion`, `--rrf-k`, `--weights`, `--depth`
-    /// (bm25 and hybrid run through the search engine on a scratch collection).
+    /// (every mode runs through the search engine, on a scratch collection).
     #[command(flatten)]
     pub retrieval: RetrievalArgs,
     /// The BM25 analyzer of `--mode bm25|hybrid`: english or plain.
@@ -133,7 +133,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 ignore_identical_ids: args.ignore_identical_ids,
                 ..EvalOptions::default()
             };
-            let result = engine_run("bm25", &ds, None, &options, &search, &text_index, &cache_dir)?;
+            let result = engine_run("bm25", &ds, None, &options, &search, &text_index, &cache_dir)
+                .with_context(|| format!("evaluating bm25 on {}", path.display()))?;
             print_result(&result, args.json)?;
             results.push(result);
         }
@@ -160,15 +161,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         for (path, task) in &plans {
             let step = EmbedStep::new(&model, cache.as_mut());
             let split = &args.split;
-            if *task == TaskKind::Retrieval && search.mode != Mode::Dense {
-                let ds = load_beir(path, split)?;
-                let result = engine_run(name, &ds, Some(step), &options, &search, &text_index, &cache_dir)?;
-                print_result(&result, args.json)?;
-                results.push(result);
-                continue;
-            }
             let result = match task {
-                TaskKind::Retrieval => retrieval::run(name, &load_beir(path, split)?, step, &options, *task),
+                TaskKind::Retrieval => {
+                    engine_run(name, &load_beir(path, split)?, Some(step), &options, &search, &text_index, &cache_dir)
+                }
                 TaskKind::Squad => retrieval::run(name, &load_squad(path)?, step, &options, *task),
                 TaskKind::Sts | TaskKind::PairClassification => {
                     pairs::run(name, &load_pairs(path, split)?, step, &options, *task)
@@ -214,8 +210,8 @@ fn print_result(result: &ember_eval::TaskResult, json: bool) -> anyhow::Result<(
     Ok(())
 }
 
-/// BM25 or hybrid retrieval through the engine, on a scratch store under `cache_dir` that is
-/// removed afterwards.
+/// Retrieval through the engine (the code `ember search` runs), on a scratch store under
+/// `cache_dir` that is removed afterwards.
 fn engine_run(
     name: &str,
     ds: &ember_eval::RetrievalDataset,
@@ -224,10 +220,11 @@ fn engine_run(
     search: &Retrieval,
     text_index: &TextIndexConfig,
     cache_dir: &std::path::Path,
-) -> anyhow::Result<ember_eval::TaskResult> {
+) -> Result<ember_eval::TaskResult, ember_eval::EvalError> {
     let scratch = cache_dir.join(format!("scratch-{}", std::process::id()));
     if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).with_context(|| format!("clearing {}", scratch.display()))?;
+        std::fs::remove_dir_all(&scratch)
+            .map_err(|source| ember_eval::EvalError::Io { path: scratch.clone(), source })?;
     }
     let engine = EngineRetrieval {
         mode: search.mode,
@@ -240,5 +237,5 @@ fn engine_run(
     };
     let result = retrieval::run_engine(name, ds, step, options, &engine);
     let _ = std::fs::remove_dir_all(&scratch);
-    Ok(result.with_context(|| format!("evaluating {name} on {}", ds.name))?)
+    result
 }
