@@ -66,7 +66,10 @@ fn every_mode_ranks_the_corpus_and_explain_shows_each_list() {
     for (i, (bm25, dense)) in [(1, 2), (2, 1)].into_iter().enumerate() {
         let e = &hits[i]["explain"];
         assert_eq!(e["fused_rank"], i + 1);
-        assert_eq!((e["lists"]["bm25"]["rank"].as_u64(), e["lists"]["dense"]["rank"].as_u64()), (Some(bm25), Some(dense)));
+        assert_eq!(
+            (e["lists"]["bm25"]["rank"].as_u64(), e["lists"]["dense"]["rank"].as_u64()),
+            (Some(bm25), Some(dense))
+        );
         assert!((hits[i]["score"].as_f64().unwrap() - rrf).abs() < 1e-6, "{}", hits[i]);
         assert!(e["rerank_score"].is_null());
     }
