@@ -42,7 +42,7 @@ impl Multi {
 }
 
 fn dense(t: &str) -> Vec<f32> {
-    let mut v = vec![0.0f32; 16];
+    let mut v = [0.0f32; 16];
     for w in words(t) {
         v[word_hash(&w, 16)] += 1.0;
     }

@@ -41,13 +41,13 @@ fn full_config() -> CollectionConfig {
 /// Document `i`: its text, a sparse vector over a few of 10 terms, 1 to 3 token vectors.
 fn rich(i: usize) -> Document {
     let sparse: Vec<(u32, f32)> =
-        (0..10u32).filter(|t| (t + i as u32) % 3 == 0).map(|t| (t, 0.25 + ((t as usize * 7 + i) % 5) as f32)).collect();
+        (0..10u32).filter(|t| (t + i as u32).is_multiple_of(3)).map(|t| (t, 0.25 + ((t as usize * 7 + i) % 5) as f32)).collect();
     let tokens = (0..1 + i % 3).map(|j| vector((i * 10 + j) as u64, TOKEN_DIM)).collect();
     Document {
         id: format!("d{i}"),
         text: TEXTS[i].into(),
         vector: vector(i as u64, DIM),
-        metadata: meta(json!({"n": i, "even": i % 2 == 0})),
+        metadata: meta(json!({"n": i, "even": i.is_multiple_of(2)})),
         sparse,
         multivector: tokens,
     }
