@@ -40,8 +40,10 @@ fn full_config() -> CollectionConfig {
 
 /// Document `i`: its text, a sparse vector over a few of 10 terms, 1 to 3 token vectors.
 fn rich(i: usize) -> Document {
-    let sparse: Vec<(u32, f32)> =
-        (0..10u32).filter(|t| (t + i as u32).is_multiple_of(3)).map(|t| (t, 0.25 + ((t as usize * 7 + i) % 5) as f32)).collect();
+    let sparse: Vec<(u32, f32)> = (0..10u32)
+        .filter(|t| (t + i as u32).is_multiple_of(3))
+        .map(|t| (t, 0.25 + ((t as usize * 7 + i) % 5) as f32))
+        .collect();
     let tokens = (0..1 + i % 3).map(|j| vector((i * 10 + j) as u64, TOKEN_DIM)).collect();
     Document {
         id: format!("d{i}"),
