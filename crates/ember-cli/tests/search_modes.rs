@@ -83,7 +83,7 @@ fn every_mode_ranks_the_corpus_and_explain_shows_each_list() {
         None,
     );
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(out.contains("fused #1 0.0328 | dense #1 "), "{out}");
+    assert!(out.contains("fused #1 0.0325 | dense #2 0.6741 | bm25 #1 1.1263"), "{out}");
     assert!(out.contains("| bm25 #1 "), "{out}");
 
     // Other fusions and weights.

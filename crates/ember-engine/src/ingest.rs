@@ -125,9 +125,12 @@ pub(crate) fn plan_outputs<'a>(
     let mut main_kinds = OutputKinds { dense: want.dense, sparse: false, multivector: want.multivector };
     let mut sparse = None;
     if want.sparse {
-        let field = config.sparse.as_ref().ok_or_else(|| EngineError::MissingModel {
-            collection: name.clone(),
-            what: "a sparse field (the collection has none)".into(),
+        let field = config.sparse.as_ref().ok_or_else(|| {
+            EngineError::Store(StoreError::MissingField {
+                collection: name.clone(),
+                field: "sparse field",
+                hint: "create the collection with a sparse model (`ember ingest --sparse-model`)",
+            })
         })?;
         match (models.dense, models.sparse) {
             (_, Some(s)) if s.model_id() == field.model_id => sparse = Some(s),
