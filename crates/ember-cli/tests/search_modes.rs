@@ -118,6 +118,16 @@ fn missing_indexes_fields_and_rerankers_are_clear_errors() {
     assert_error(&run(&["--mode", "dense", "--weights", "1,2"]), &["--sources and --weights apply to --mode hybrid"]);
     assert_error(&run(&["--mode", "hybrid", "--sources", "dense,bogus"]), &["unknown retrieval source 'bogus'"]);
 
+    // A model without sparse output is refused before the collection is created.
+    let docs = temp("modes-docs-sparse");
+    std::fs::write(docs.join("corpus.jsonl"), CORPUS).unwrap();
+    let o = ember(
+        &["ingest", docs.to_str().unwrap(), "-c", "kb3", "-m", model, "--sparse-model", model, "--data-dir", data],
+        None,
+    );
+    assert_error(&o, &["produces no sparse vectors (it produces: dense)"]);
+    assert_error(&ember(&["collections", "info", "kb3", "--data-dir", data], None), &["no collection named 'kb3'"]);
+
     ingest(model, data, "kb2", &[]);
     let o = ember(&["search", "kb2", "lava", "--mode", "hybrid", "--weights", "1,2,3", "--data-dir", data], None);
     assert_error(&o, &["3 weights given for 2 ranked lists"]);

@@ -154,14 +154,28 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
         sparse: args.sparse_model.as_deref().map(|m| SparseFieldConfig { model_id: stable_model_ref(m) }),
         multivector: None,
     };
-    let collection = open_or_create(&store, &args.collection, &model, settings)?;
-    // A separate sparse model, when the collection's sparse field names one.
-    let sparse_model = match &collection.config().sparse {
-        Some(field) if field.model_id != model.model_id() => {
-            Some(model_source::load(&ModelArgs { model: field.model_id.clone(), revision: args.revision.clone() })?)
+    // The sparse field's model: the existing collection's, else the one asked for. Checked before
+    // a collection is created, so a model without sparse output leaves nothing behind.
+    let field_model = match store.collection(&args.collection) {
+        Ok(c) => c.config().sparse.as_ref().map(|f| f.model_id.clone()),
+        Err(_) => settings.sparse.as_ref().map(|f| f.model_id.clone()),
+    };
+    let sparse_model = match &field_model {
+        Some(id) if id != model.model_id() => {
+            Some(model_source::load(&ModelArgs { model: id.clone(), revision: args.revision.clone() })?)
         }
         _ => None,
     };
+    if let Some(id) = &field_model {
+        let provider: &dyn Embedder = sparse_model.as_ref().map_or(&model as &dyn Embedder, |m| m);
+        if !provider.outputs().sparse {
+            anyhow::bail!(
+                "sparse model '{id}' produces no sparse vectors (it produces: {}); use a SPLADE or BGE-M3 checkpoint",
+                provider.outputs().names()
+            );
+        }
+    }
+    let collection = open_or_create(&store, &args.collection, &model, settings)?;
     let models = Models { dense: Some(&model), sparse: sparse_model.as_ref().map(|m| m as &dyn Embedder) };
     let counter = ModelTokens(model.token_count()?);
     // [CLS] and [SEP] (or <s> and </s>) take two of the model's positions.
