@@ -281,7 +281,9 @@ pub fn retrieve_embedded(
     if request.k == 0 {
         return Ok(SearchResponse { sources, hits: Vec::new() });
     }
-    let lists = search_lists(collection, request, query, &sources)?;
+    // One list and no rerank: its first k are the answer, so take no more.
+    let depth = if sources.len() == 1 && request.rerank.is_none() { request.k } else { request.depth() };
+    let lists = search_lists(collection, request, query, &sources, depth)?;
     let mut docs: HashMap<String, Hit> = HashMap::new();
     let ranked: Vec<Vec<(String, f32)>> = lists
         .into_iter()
@@ -321,14 +323,14 @@ pub fn retrieve_embedded(
     Ok(SearchResponse { sources, hits })
 }
 
-/// Each source's ranked list, best first, `request.depth()` long.
+/// Each source's ranked list, best first, `depth` long.
 fn search_lists(
     collection: &Collection,
     request: &SearchRequest<'_>,
     query: &QueryEmbedding,
     sources: &[Source],
+    depth: usize,
 ) -> Result<Vec<Vec<Hit>>, EngineError> {
-    let depth = request.depth();
     let filter = request.filter;
     let missing = |what: &str| invalid(collection, format!("the query has no {what} embedding"));
     let mut lists: Vec<Option<Vec<Hit>>> = vec![None; sources.len()];
