@@ -110,6 +110,7 @@ fn missing_indexes_fields_and_rerankers_are_clear_errors() {
     assert_error(&run(&["--mode", "bm25"]), &["collection 'kb' has no BM25 text index; create it with"]);
     assert_error(&run(&["--mode", "sparse"]), &["collection 'kb' has no sparse field"]);
     assert_error(&run(&["--mode", "hybrid"]), &["hybrid search needs a second list"]);
+    assert_error(&run(&["--mode", "multivector"]), &["collection 'kb' has no multivector field"]);
     assert_error(
         &run(&["--rerank", "some/cross-encoder"]),
         &["reranking needs a cross-encoder loader: not in this build"],

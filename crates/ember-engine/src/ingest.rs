@@ -143,6 +143,13 @@ pub(crate) fn plan_outputs<'a>(
             }
         }
     }
+    if want.multivector && config.multivector.is_none() {
+        return Err(EngineError::Store(StoreError::MissingField {
+            collection: name,
+            field: "multivector field",
+            hint: "create the collection with a multi-vector model",
+        }));
+    }
     let needs_main = main_kinds.dense || main_kinds.sparse || main_kinds.multivector;
     let main = match (needs_main, models.dense) {
         (false, _) => None,
