@@ -6,6 +6,8 @@ mod cmd;
 mod input;
 mod model_source;
 mod output;
+mod rerank_source;
+mod retrieval_args;
 mod store_source;
 
 /// ember — local embeddings equal to sentence-transformers, and fast.

@@ -19,4 +19,12 @@ pub enum EngineError {
          search or ingest with --model {stored}, or use another collection"
     )]
     ModelMismatch { collection: String, stored: String, given: String },
+    #[error("collection '{collection}' needs {what} for this, and none was given")]
+    MissingModel { collection: String, what: String },
+    #[error(transparent)]
+    Fusion(#[from] crate::fusion::FusionError),
+    #[error("reranking failed: {0}")]
+    Rerank(BoxError),
+    #[error("invalid search request on collection '{collection}': {reason}")]
+    InvalidRequest { collection: String, reason: String },
 }

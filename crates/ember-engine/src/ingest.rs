@@ -9,8 +9,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use ember_chunk::{ChunkConfig, Chunker, TextFormat, TokenCounter};
-use ember_core::{EmbedOptions, Embedder};
-use ember_store::{Collection, CollectionConfig, Document, IndexKind, Precision, Store, StoreError};
+use ember_core::{EmbedOptions, Embedder, OutputKinds};
+use ember_store::{
+    Collection, CollectionConfig, Document, IndexKind, MultiVectorConfig, Precision, SparseFieldConfig, Store,
+    StoreError, TextIndexConfig,
+};
 use serde_json::{Map, Value};
 
 use crate::error::EngineError;
@@ -65,10 +68,103 @@ pub struct IngestReport {
 }
 
 /// How a new collection is indexed (an existing one keeps its own settings).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CollectionSettings {
     pub index: IndexKind,
     pub precision: Precision,
+    /// BM25 over the chunks' text (`None`: no text index).
+    pub text_index: Option<TextIndexConfig>,
+    /// A learned sparse vector per chunk, from this model.
+    pub sparse: Option<SparseFieldConfig>,
+    /// Token vectors per chunk (from the dense model).
+    pub multivector: Option<MultiVectorConfig>,
+}
+
+/// The models an ingest or a search embeds with: the collection's dense model, and a separate
+/// sparse model when the collection's sparse field names another one (SPLADE beside a dense
+/// model). A model that provides several outputs (BGE-M3) is only `dense`.
+#[derive(Clone, Copy)]
+pub struct Models<'a> {
+    pub dense: Option<&'a dyn Embedder>,
+    pub sparse: Option<&'a dyn Embedder>,
+}
+
+impl std::fmt::Debug for Models<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Models")
+            .field("dense", &self.dense.map(|m| m.model_id()))
+            .field("sparse", &self.sparse.map(|m| m.model_id()))
+            .finish()
+    }
+}
+
+impl<'a> Models<'a> {
+    /// Just the dense model.
+    pub fn dense(embedder: &'a dyn Embedder) -> Self {
+        Models { dense: Some(embedder), sparse: None }
+    }
+}
+
+/// Which model computes which output for a collection, and with which kinds.
+pub(crate) struct OutputPlan<'a> {
+    /// The dense model and the outputs asked of it.
+    pub main: Option<(&'a dyn Embedder, OutputKinds)>,
+    /// A separate sparse model.
+    pub sparse: Option<&'a dyn Embedder>,
+}
+
+/// Plan who embeds what. `want` says which outputs are needed; the sparse output comes from the
+/// dense model when it is the sparse field's model, else from `models.sparse`, which must be it.
+pub(crate) fn plan_outputs<'a>(
+    collection: &Collection,
+    models: Models<'a>,
+    want: OutputKinds,
+) -> Result<OutputPlan<'a>, EngineError> {
+    let config = collection.config();
+    let name = collection.name().to_string();
+    let mut main_kinds = OutputKinds { dense: want.dense, sparse: false, multivector: want.multivector };
+    let mut sparse = None;
+    if want.sparse {
+        let field = config.sparse.as_ref().ok_or_else(|| {
+            EngineError::Store(StoreError::MissingField {
+                collection: name.clone(),
+                field: "sparse field",
+                hint: "create the collection with a sparse model (`ember ingest --sparse-model`)",
+            })
+        })?;
+        match (models.dense, models.sparse) {
+            (_, Some(s)) if s.model_id() == field.model_id => sparse = Some(s),
+            (Some(d), _) if d.model_id() == field.model_id => main_kinds.sparse = true,
+            _ => {
+                return Err(EngineError::MissingModel {
+                    collection: name,
+                    what: format!("its sparse model '{}'", field.model_id),
+                })
+            }
+        }
+    }
+    if want.multivector && config.multivector.is_none() {
+        return Err(EngineError::Store(StoreError::MissingField {
+            collection: name,
+            field: "multivector field",
+            hint: "create the collection with a multi-vector model",
+        }));
+    }
+    let needs_main = main_kinds.dense || main_kinds.sparse || main_kinds.multivector;
+    let main = match (needs_main, models.dense) {
+        (false, _) => None,
+        (true, Some(d)) => {
+            check_model(collection, d)?;
+            Some((d, main_kinds))
+        }
+        (true, None) => {
+            return Err(EngineError::MissingModel {
+                collection: name,
+                what: format!("its model '{}'", config.model_id),
+            })
+        }
+    };
+    Ok(OutputPlan { main, sparse })
 }
 
 /// The collection `name`, created for `embedder` with `settings` if it does not exist yet; an
@@ -91,6 +187,9 @@ pub fn open_or_create(
                 distance: ember_core::Similarity::Cosine,
                 precision: settings.precision,
                 index: settings.index,
+                text_index: settings.text_index.clone(),
+                sparse: settings.sparse.clone(),
+                multivector: settings.multivector,
             };
             Ok(store.create_collection(name, config)?)
         }
@@ -135,16 +234,39 @@ pub fn ingest(
     options: &IngestOptions,
     progress: &mut dyn FnMut(&IngestProgress),
 ) -> Result<IngestReport, EngineError> {
+    ingest_with(collection, Models::dense(embedder), counter, documents, options, progress)
+}
+
+/// [`ingest`] into a collection that may have a sparse field (filled by `models.sparse`, or by
+/// the dense model when it is the field's model) and a multi-vector field (filled by the dense
+/// model in the same forward pass). A text index needs nothing: the store indexes the text.
+pub fn ingest_with(
+    collection: &Collection,
+    models: Models<'_>,
+    counter: &dyn TokenCounter,
+    documents: &[SourceDocument],
+    options: &IngestOptions,
+    progress: &mut dyn FnMut(&IngestProgress),
+) -> Result<IngestReport, EngineError> {
     let started = Instant::now();
-    check_model(collection, embedder)?;
+    let config = collection.config();
+    let want = OutputKinds { dense: true, sparse: config.sparse.is_some(), multivector: config.multivector.is_some() };
+    let plan = plan_outputs(collection, models, want)?;
+    let Some((embedder, _)) = plan.main else {
+        return Err(EngineError::MissingModel { collection: collection.name().into(), what: "its dense model".into() });
+    };
     let embed_options = role_options(embedder, "document");
-    let settings = format!(
+    let mut settings = format!(
         "{}|{:?}|{}|{}",
         embedder.model_id(),
         embed_options.prompt_name,
         options.max_tokens,
         options.overlap_tokens
     );
+    // Only collections with a separate sparse model hash it, so existing hashes stay valid.
+    if let Some(sparse) = plan.sparse {
+        settings.push_str(&format!("|sparse={}", sparse.model_id()));
+    }
     let plain = Chunker::new(counter, chunk_config(options, TextFormat::Plain))?;
     let markdown = Chunker::new(counter, chunk_config(options, TextFormat::Markdown))?;
 
@@ -213,12 +335,12 @@ pub fn ingest(
             pending.push(Pending { id, text: chunk.text.clone(), metadata });
         }
         if pending.len() >= options.batch_chunks.max(1) {
-            flush(collection, embedder, &embed_options, &mut pending, &mut stale, &mut report)?;
+            flush(collection, &plan, &embed_options, &mut pending, &mut stale, &mut report)?;
             state.chunks_written = report.chunks_written;
             progress(&state);
         }
     }
-    flush(collection, embedder, &embed_options, &mut pending, &mut stale, &mut report)?;
+    flush(collection, &plan, &embed_options, &mut pending, &mut stale, &mut report)?;
     state.chunks_written = report.chunks_written;
     progress(&state);
     report.total_seconds = started.elapsed().as_secs_f64();
@@ -234,7 +356,7 @@ fn chunk_config(options: &IngestOptions, format: TextFormat) -> ChunkConfig {
 /// the next run sees the mixed hashes and rewrites the document).
 fn flush(
     collection: &Collection,
-    embedder: &dyn Embedder,
+    plan: &OutputPlan<'_>,
     options: &EmbedOptions,
     pending: &mut Vec<Pending>,
     stale: &mut Vec<String>,
@@ -243,15 +365,29 @@ fn flush(
     if !pending.is_empty() {
         let t = Instant::now();
         let texts: Vec<&str> = pending.iter().map(|p| p.text.as_str()).collect();
-        let embedded = embedder.embed(&texts, options).map_err(EngineError::Embed)?;
+        let embedded = embed_documents(plan, &texts, options)?;
         report.embed_seconds += t.elapsed().as_secs_f64();
         report.tokens += embedded.tokens;
         report.truncated += embedded.truncated;
         let t = Instant::now();
+        let n = pending.len();
+        let mut sparse = embedded.sparse.unwrap_or_default().into_iter();
+        let mut tokens = embedded.multivector.unwrap_or_default().into_iter();
+        let dense = embedded.dense.unwrap_or_default();
+        if dense.len() != n {
+            return Err(EngineError::Embed(format!("the model returned {} vectors for {n} texts", dense.len()).into()));
+        }
         let docs: Vec<Document> = pending
             .drain(..)
-            .zip(embedded.vectors)
-            .map(|(p, vector)| Document { id: p.id, text: p.text, vector, metadata: p.metadata })
+            .zip(dense)
+            .map(|(p, vector)| Document {
+                id: p.id,
+                text: p.text,
+                vector,
+                metadata: p.metadata,
+                sparse: sparse.next().unwrap_or_default(),
+                multivector: tokens.next().unwrap_or_default(),
+            })
             .collect();
         report.chunks_written += docs.len();
         collection.upsert(docs)?;
@@ -265,6 +401,26 @@ fn flush(
         report.store_seconds += t.elapsed().as_secs_f64();
     }
     Ok(())
+}
+
+/// Embed documents' texts with every output the plan names: one call to the dense model (dense,
+/// and sparse and token vectors when it supplies them), one to a separate sparse model.
+fn embed_documents(
+    plan: &OutputPlan<'_>,
+    texts: &[&str],
+    options: &EmbedOptions,
+) -> Result<ember_core::MultiEmbeddings, EngineError> {
+    let mut out = match plan.main {
+        Some((embedder, kinds)) => embedder.embed_outputs(texts, kinds, options).map_err(EngineError::Embed)?,
+        None => ember_core::MultiEmbeddings::default(),
+    };
+    if let Some(sparse) = plan.sparse {
+        let opts = role_options(sparse, "document");
+        let more = sparse.embed_outputs(texts, OutputKinds::SPARSE, &opts).map_err(EngineError::Embed)?;
+        out.sparse = more.sparse;
+        out.tokens += more.tokens;
+    }
+    Ok(out)
 }
 
 fn content_hash(doc: &SourceDocument, settings: &str) -> String {

@@ -24,6 +24,10 @@ pub enum EvalError {
     Core(#[from] ember_core::CoreError),
     #[error("metrics: {0}")]
     Metrics(#[from] crate::metrics::MetricsError),
+    #[error("retrieval: {0}")]
+    Engine(#[from] ember_engine::EngineError),
+    #[error("retrieval store: {0}")]
+    Store(#[from] ember_store::StoreError),
 }
 
 impl EvalError {

@@ -20,6 +20,7 @@ mod error;
 pub mod flat;
 pub mod hnsw;
 mod metric;
+pub mod multivector;
 pub mod quantized;
 mod random;
 pub mod sparse;

@@ -165,6 +165,7 @@ impl From<StoreError> for ApiError {
             | StoreError::InvalidDocument { .. }
             | StoreError::InvalidQuery { .. }
             | StoreError::Filter(_)
+            | StoreError::MissingField { .. }
             | StoreError::DimensionMismatch { .. } => ErrorKind::BadRequest,
             StoreError::WriteTooLarge { .. } => ErrorKind::PayloadTooLarge,
             _ => ErrorKind::Internal,
@@ -187,6 +188,10 @@ impl From<EngineError> for ApiError {
             EngineError::Chunk(inner) => ApiError::bad_request(inner.to_string()),
             e @ EngineError::ModelMismatch { .. } => ApiError::new(ErrorKind::Conflict, e.to_string()),
             e @ EngineError::Source { .. } => ApiError::internal(e.to_string()),
+            e @ (EngineError::MissingModel { .. } | EngineError::Fusion(_) | EngineError::InvalidRequest { .. }) => {
+                ApiError::bad_request(e.to_string())
+            }
+            e @ EngineError::Rerank(_) => ApiError::internal(e.to_string()),
         }
     }
 }

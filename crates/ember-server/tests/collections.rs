@@ -150,6 +150,9 @@ async fn collections_of_another_model_are_named() {
         distance: ember_core::Similarity::Cosine,
         precision: ember_store::Precision::Float32,
         index: ember_store::IndexKind::Flat,
+        text_index: None,
+        sparse: None,
+        multivector: None,
     };
     store.create_collection("theirs", config).unwrap();
     let state =

@@ -15,9 +15,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 use std::thread::JoinHandle;
 
 use ember_core::CoreError;
-use ember_index::DenseIndex;
+use ember_index::sparse::{InvertedIndex, SparseError};
+use ember_index::{DenseIndex, Scored};
 
-use crate::config::{CollectionConfig, StoreOptions};
+use crate::config::{CollectionConfig, IndexKind, StoreOptions};
 use crate::document::{Document, Hit};
 use crate::error::StoreError;
 use crate::filter::Filter;
@@ -57,28 +58,67 @@ pub struct CollectionInfo {
     pub maintenance_error: Option<String>,
 }
 
-/// The documents, addressed by dense point ids that the index uses.
+/// Why an op could not be applied to the in-memory indexes.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApplyError {
+    #[error(transparent)]
+    Dense(#[from] CoreError),
+    #[error(transparent)]
+    Sparse(#[from] SparseError),
+}
+
+impl ApplyError {
+    fn into_store(self, collection: &str) -> StoreError {
+        let collection = collection.to_string();
+        match self {
+            ApplyError::Dense(source) => StoreError::Index { collection, source },
+            ApplyError::Sparse(source) => StoreError::SparseIndex { collection, source },
+        }
+    }
+}
+
+/// The documents, addressed by dense point ids that the indexes use.
 #[derive(Debug)]
 pub(crate) struct State {
     pub ids: HashMap<String, usize>,
     pub docs: Vec<Option<Arc<Document>>>,
     free: Vec<usize>,
     index: Box<dyn DenseIndex>,
+    /// BM25 over the documents' text (collections with a text index).
+    text: Option<InvertedIndex>,
+    /// Dot product over the documents' sparse vectors (collections with a sparse field).
+    sparse: Option<InvertedIndex>,
 }
 
 impl State {
-    pub(crate) fn new(index: Box<dyn DenseIndex>) -> Self {
-        State { ids: HashMap::new(), docs: Vec::new(), free: Vec::new(), index }
+    /// Empty indexes for `config`.
+    pub(crate) fn new(config: &CollectionConfig) -> Result<Self, StoreError> {
+        let text = config.text_index.as_ref().map(|t| t.build()).transpose()?;
+        let sparse = match config.sparse {
+            Some(_) => Some(
+                InvertedIndex::new(ember_index::InvertedIndexParams::dot())
+                    .map_err(|e| StoreError::InvalidConfig { reason: format!("sparse field: {e}") })?,
+            ),
+            None => None,
+        };
+        Ok(State {
+            ids: HashMap::new(),
+            docs: Vec::new(),
+            free: Vec::new(),
+            index: IndexKind::build(config)?,
+            text,
+            sparse,
+        })
     }
 
     /// Apply one op; returns how many documents it wrote, or for a delete how many existed.
-    pub(crate) fn apply(&mut self, op: Op) -> Result<usize, CoreError> {
+    pub(crate) fn apply(&mut self, op: Op) -> Result<usize, ApplyError> {
         match op {
             Op::Upsert(docs) => {
                 let n = docs.len();
                 // Check every vector first so a bad one leaves the state untouched.
                 if let Some(bad) = docs.iter().find(|d| d.vector.len() != self.index.dim()) {
-                    return Err(CoreError::DimensionMismatch { left: self.index.dim(), right: bad.vector.len() });
+                    return Err(CoreError::DimensionMismatch { left: self.index.dim(), right: bad.vector.len() }.into());
                 }
                 for doc in docs {
                     let pid = match self.ids.get(&doc.id) {
@@ -93,6 +133,12 @@ impl State {
                         }
                     };
                     self.index.insert(pid, &doc.vector)?;
+                    if let Some(text) = &mut self.text {
+                        text.insert_text(pid, &doc.text)?;
+                    }
+                    if let Some(sparse) = &mut self.sparse {
+                        sparse.insert_sparse(pid, &doc.sparse)?;
+                    }
                     self.docs[pid] = Some(Arc::new(doc));
                 }
                 Ok(n)
@@ -102,6 +148,9 @@ impl State {
                 for id in ids {
                     if let Some(pid) = self.ids.remove(&id) {
                         self.index.remove(pid);
+                        for inverted in [&mut self.text, &mut self.sparse].into_iter().flatten() {
+                            inverted.remove(pid);
+                        }
                         self.docs[pid] = None;
                         self.free.push(pid);
                         existed += 1;
@@ -119,6 +168,57 @@ impl State {
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
+
+    /// Scored point ids as hits (points gone meanwhile are skipped).
+    fn hits(&self, scored: Vec<Scored>) -> Vec<Hit> {
+        scored
+            .into_iter()
+            .filter_map(|s| {
+                let doc = self.docs.get(s.id)?.as_deref()?;
+                Some(Hit { id: doc.id.clone(), score: s.score, document: doc.clone() })
+            })
+            .collect()
+    }
+
+    /// Whether point `pid` is live and passes `filter`.
+    fn passes(&self, pid: usize, filter: Option<&Filter>) -> bool {
+        self.docs.get(pid).and_then(Option::as_ref).is_some_and(|d| filter.is_none_or(|f| f.matches(&d.metadata)))
+    }
+}
+
+/// What is wrong with a sparse vector, if anything: a non-finite or negative weight, a repeated
+/// term, or (for stored vectors, `sorted`) terms out of ascending order.
+fn sparse_problem(vector: &[(u32, f32)], sorted: bool) -> Option<String> {
+    if let Some((term, w)) = vector.iter().find(|(_, w)| !(w.is_finite() && *w >= 0.0)) {
+        return Some(format!("the weight of term {term} is {w}, not a finite number ≥ 0"));
+    }
+    if sorted {
+        if let Some(p) = vector.windows(2).find(|p| p[0].0 >= p[1].0) {
+            let what = if p[0].0 == p[1].0 { "is repeated" } else { "comes after a larger term" };
+            return Some(format!("term {} {what} (terms must be strictly ascending)", p[1].0));
+        }
+    } else {
+        let mut terms: Vec<u32> = vector.iter().map(|e| e.0).collect();
+        terms.sort_unstable();
+        if let Some(p) = terms.windows(2).find(|p| p[0] == p[1]) {
+            return Some(format!("term {} is repeated", p[0]));
+        }
+    }
+    None
+}
+
+/// What is wrong with token vectors, if anything: a length other than `dimension`, or a
+/// non-finite value.
+fn tokens_problem(tokens: &[Vec<f32>], dimension: usize) -> Option<String> {
+    for (i, t) in tokens.iter().enumerate() {
+        if t.len() != dimension {
+            return Some(format!("token {i} has {} values; the collection's token vectors have {dimension}", t.len()));
+        }
+        if let Some(j) = t.iter().position(|x| !x.is_finite()) {
+            return Some(format!("token {i} value {j} is {}", t[j]));
+        }
+    }
+    None
 }
 
 /// The active log: appended to by the leader of each commit group.
@@ -277,9 +377,40 @@ impl Collection {
             if let Some(i) = doc.vector.iter().position(|x| !x.is_finite()) {
                 return Err(self.invalid(&doc.id, format!("vector[{i}] is {}", doc.vector[i])));
             }
+            self.check_fields(doc)?;
         }
         let payload = op::encode_upsert(docs.iter()).map_err(|reason| self.invalid(&docs[0].id, reason))?;
         self.commit(Op::Upsert(docs), &payload).map(drop)
+    }
+
+    /// Check a document's sparse vector and token vectors against the collection's fields.
+    fn check_fields(&self, doc: &Document) -> Result<(), StoreError> {
+        let config = &self.inner.config;
+        if !doc.sparse.is_empty() {
+            if config.sparse.is_none() {
+                return Err(self.invalid(&doc.id, "it has a sparse vector but the collection has no sparse field"));
+            }
+            if let Some(reason) = sparse_problem(&doc.sparse, true) {
+                return Err(self.invalid(&doc.id, format!("sparse vector: {reason}")));
+            }
+        }
+        if !doc.multivector.is_empty() {
+            let Some(field) = config.multivector else {
+                return Err(self.invalid(&doc.id, "it has token vectors but the collection has no multivector field"));
+            };
+            if let Some(reason) = tokens_problem(&doc.multivector, field.dimension) {
+                return Err(self.invalid(&doc.id, format!("token vectors: {reason}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn missing(&self, field: &'static str, hint: &'static str) -> StoreError {
+        StoreError::MissingField { collection: self.inner.name.clone(), field, hint }
+    }
+
+    fn invalid_query(&self, reason: String) -> StoreError {
+        StoreError::InvalidQuery { collection: self.inner.name.clone(), reason }
     }
 
     /// Delete documents by id. Returns once durable, with how many of the ids existed.
@@ -365,7 +496,7 @@ impl Collection {
         group
             .into_iter()
             .map(|p| {
-                let result = state.apply(p.op).map_err(|source| StoreError::Index { collection: name.clone(), source });
+                let result = state.apply(p.op).map_err(|e| e.into_store(name));
                 (p.ticket, result)
             })
             .collect()
@@ -423,6 +554,86 @@ impl Collection {
                 Some(Hit { id: doc.id.clone(), score: s.score, document: doc.clone() })
             })
             .collect())
+    }
+
+    /// The `k` documents whose text scores highest by BM25 against `query`, among those matching
+    /// `filter`, best first. Documents sharing no term with the query are not returned. The
+    /// collection needs a text index ([`CollectionConfig::text_index`]).
+    pub fn search_text(&self, query: &str, k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>, StoreError> {
+        self.check_live()?;
+        let state = read_lock(&self.inner.state);
+        let Some(text) = &state.text else {
+            return Err(self.missing(
+                "BM25 text index",
+                "create it with one (`ember ingest --text-index english` into a new collection, or \
+                 CollectionConfig::text_index) and ingest again",
+            ));
+        };
+        let passes = |pid: usize| state.passes(pid, filter);
+        let scored = text
+            .search_text(query, k, filter.map(|_| &passes as _))
+            .map_err(|source| StoreError::SparseIndex { collection: self.inner.name.clone(), source })?;
+        Ok(state.hits(scored))
+    }
+
+    /// The `k` documents whose sparse vectors have the highest dot product with `query`
+    /// (`(term id, weight)` pairs, any order, each term once, weights finite and ≥ 0), among
+    /// those matching `filter`, best first. The collection needs a sparse field.
+    pub fn search_sparse(
+        &self,
+        query: &[(u32, f32)],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Hit>, StoreError> {
+        self.check_live()?;
+        if let Some(reason) = sparse_problem(query, false) {
+            return Err(self.invalid_query(format!("sparse query: {reason}")));
+        }
+        let state = read_lock(&self.inner.state);
+        let Some(sparse) = &state.sparse else {
+            return Err(self
+                .missing("sparse field", "create the collection with a sparse model (`ember ingest --sparse-model`)"));
+        };
+        let passes = |pid: usize| state.passes(pid, filter);
+        let scored = sparse
+            .search_sparse(query, k, filter.map(|_| &passes as _))
+            .map_err(|source| StoreError::SparseIndex { collection: self.inner.name.clone(), source })?;
+        Ok(state.hits(scored))
+    }
+
+    /// The `k` documents with the highest MaxSim against the query's token vectors, among those
+    /// matching `filter` (and among `candidates` when given: ids not in the collection are
+    /// skipped), best first. Exact: every (candidate) document is scored. Documents without token
+    /// vectors score 0. The collection needs a multivector field.
+    pub fn search_multivector(
+        &self,
+        query: &[Vec<f32>],
+        k: usize,
+        filter: Option<&Filter>,
+        candidates: Option<&[String]>,
+    ) -> Result<Vec<Hit>, StoreError> {
+        self.check_live()?;
+        let Some(field) = self.inner.config.multivector else {
+            return Err(self.missing("multivector field", "create the collection with a multi-vector model"));
+        };
+        if let Some(reason) = tokens_problem(query, field.dimension) {
+            return Err(self.invalid_query(format!("query token vectors: {reason}")));
+        }
+        let state = read_lock(&self.inner.state);
+        let pids: Vec<usize> = match candidates {
+            Some(ids) => {
+                let mut pids: Vec<usize> = ids.iter().filter_map(|id| state.ids.get(id).copied()).collect();
+                pids.sort_unstable();
+                pids.dedup();
+                pids
+            }
+            None => (0..state.docs.len()).collect(),
+        };
+        let scored = pids.into_iter().filter(|&pid| state.passes(pid, filter)).filter_map(|pid| {
+            let doc = state.docs[pid].as_deref()?;
+            Some(Scored { id: pid, score: ember_index::multivector::max_sim(query, &doc.multivector) })
+        });
+        Ok(state.hits(ember_index::top_k(scored, k)))
     }
 
     /// Every live document matching `filter` (all of them without one), ordered by id.
@@ -501,6 +712,9 @@ mod tests {
             distance: Similarity::Dot,
             precision: Precision::Float32,
             index: IndexKind::Flat,
+            text_index: None,
+            sparse: None,
+            multivector: None,
         };
         let c = store.create_collection("c", config).unwrap();
         let writers: Vec<_> = (0..8)
@@ -513,6 +727,7 @@ mod tests {
                             text: String::new(),
                             vector: vec![1.0, 0.0],
                             metadata: Map::new(),
+                            ..Document::default()
                         };
                         c.upsert(vec![doc]).unwrap();
                     }

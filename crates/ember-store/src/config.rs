@@ -1,6 +1,7 @@
 //! What a collection is configured with (recorded in its manifest) and how the store behaves.
 
 use ember_core::Similarity;
+use ember_index::sparse::{AnalyzerConfig, Bm25Params, InvertedIndex, InvertedIndexParams};
 use ember_index::{DenseIndex, FlatIndex, HnswIndex, HnswParams, Quantization, QuantizedFlatIndex};
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +60,42 @@ impl IndexKind {
     }
 }
 
+/// A BM25 index over every document's text.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextIndexConfig {
+    pub analyzer: AnalyzerConfig,
+    pub bm25: Bm25Params,
+}
+
+impl TextIndexConfig {
+    /// BM25 (k1 = 1.2, b = 0.75) over text analyzed by `analyzer`.
+    pub fn new(analyzer: AnalyzerConfig) -> Self {
+        TextIndexConfig { analyzer, bm25: Bm25Params::default() }
+    }
+
+    pub(crate) fn build(&self) -> Result<InvertedIndex, StoreError> {
+        let params = InvertedIndexParams::Bm25 { bm25: self.bm25, analyzer: self.analyzer.clone() };
+        InvertedIndex::new(params).map_err(|e| StoreError::InvalidConfig { reason: format!("text index: {e}") })
+    }
+}
+
+/// A learned sparse vector per document (SPLADE, BGE-M3's lexical weights), scored by dot
+/// product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SparseFieldConfig {
+    /// The model whose term ids the vectors use: the dense model itself (BGE-M3) or a separate
+    /// sparse model (SPLADE).
+    pub model_id: String,
+}
+
+/// Token vectors per document for late interaction (MaxSim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiVectorConfig {
+    /// Every token vector's length.
+    pub dimension: usize,
+}
+
 /// Everything fixed when a collection is created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectionConfig {
@@ -69,6 +106,15 @@ pub struct CollectionConfig {
     pub distance: Similarity,
     pub precision: Precision,
     pub index: IndexKind,
+    /// BM25 over the documents' text, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_index: Option<TextIndexConfig>,
+    /// A learned sparse vector per document, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<SparseFieldConfig>,
+    /// Token vectors per document, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivector: Option<MultiVectorConfig>,
 }
 
 impl CollectionConfig {
@@ -85,8 +131,33 @@ impl CollectionConfig {
                 });
             }
         }
+        if let Some(sparse) = &self.sparse {
+            if sparse.model_id.is_empty() {
+                return Err(StoreError::InvalidConfig { reason: "the sparse field needs a model id".into() });
+            }
+        }
+        if self.multivector.is_some_and(|m| m.dimension == 0) {
+            return Err(StoreError::InvalidConfig { reason: "multivector dimension must be at least 1".into() });
+        }
         // Refuse now a collection that could not be opened later.
+        if let Some(text) = &self.text_index {
+            text.build()?;
+        }
         IndexKind::build(self).map(drop)
+    }
+
+    /// A dense-only configuration (no text index, sparse or multi-vector field).
+    pub fn dense(model_id: impl Into<String>, dimension: usize, distance: Similarity) -> Self {
+        CollectionConfig {
+            model_id: model_id.into(),
+            dimension,
+            distance,
+            precision: Precision::Float32,
+            index: IndexKind::Flat,
+            text_index: None,
+            sparse: None,
+            multivector: None,
+        }
     }
 }
 
@@ -155,6 +226,9 @@ mod tests {
             distance: Similarity::Dot,
             precision: Precision::Int8,
             index: IndexKind::Hnsw { m: 16, ef_construction: 200 },
+            text_index: None,
+            sparse: None,
+            multivector: None,
         };
         let json = serde_json::to_value(&config).unwrap();
         assert_eq!(
@@ -167,6 +241,32 @@ mod tests {
         assert!(matches!(bad.validate(), Err(StoreError::InvalidConfig { .. })));
         let flat = CollectionConfig { index: IndexKind::Flat, ..config.clone() };
         assert!(flat.validate().is_ok());
-        assert!(matches!(CollectionConfig { dimension: 0, ..flat }.validate(), Err(StoreError::InvalidConfig { .. })));
+        assert!(matches!(
+            CollectionConfig { dimension: 0, ..flat.clone() }.validate(),
+            Err(StoreError::InvalidConfig { .. })
+        ));
+        let bad = CollectionConfig { multivector: Some(MultiVectorConfig { dimension: 0 }), ..flat.clone() };
+        assert!(bad.validate().unwrap_err().to_string().contains("multivector dimension"));
+        let mut text = TextIndexConfig::new(AnalyzerConfig::plain());
+        text.bm25.b = 2.0;
+        let bad = CollectionConfig { text_index: Some(text), ..flat };
+        assert!(bad.validate().unwrap_err().to_string().contains("text index"));
+    }
+
+    #[test]
+    fn manifests_without_the_new_fields_still_parse_and_fields_round_trip() {
+        let old = r#"{"model_id": "m", "dimension": 3, "distance": "cosine", "precision": "float32",
+                      "index": {"kind": "flat"}}"#;
+        let config: CollectionConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(config, CollectionConfig::dense("m", 3, Similarity::Cosine));
+        let full = CollectionConfig {
+            text_index: Some(TextIndexConfig::new(AnalyzerConfig::english())),
+            sparse: Some(SparseFieldConfig { model_id: "naver/splade-v3".into() }),
+            multivector: Some(MultiVectorConfig { dimension: 4 }),
+            ..config
+        };
+        let json = serde_json::to_string(&full).unwrap();
+        assert_eq!(serde_json::from_str::<CollectionConfig>(&json).unwrap(), full);
+        assert!(full.validate().is_ok());
     }
 }

@@ -52,6 +52,14 @@ pub enum StoreError {
         #[source]
         source: ember_core::CoreError,
     },
+    #[error("collection '{collection}': sparse index error: {source}")]
+    SparseIndex {
+        collection: String,
+        #[source]
+        source: ember_index::SparseError,
+    },
+    #[error("collection '{collection}' has no {field}; {hint}")]
+    MissingField { collection: String, field: &'static str, hint: &'static str },
     #[error(transparent)]
     Filter(#[from] FilterError),
 }

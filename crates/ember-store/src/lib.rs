@@ -19,10 +19,13 @@
 //!     distance: ember_core::Similarity::Cosine,
 //!     precision: Precision::Float32,
 //!     index: IndexKind::Flat,
+//!     text_index: None,
+//!     sparse: None,
+//!     multivector: None,
 //! };
 //! let docs = store.create_collection("docs", config)?;
 //! let metadata = serde_json::json!({"lang": "en", "year": 2021}).as_object().cloned().unwrap_or_default();
-//! docs.upsert(vec![Document { id: "a".into(), text: "hello".into(), vector: vec![1.0, 0.0], metadata }])?;
+//! docs.upsert(vec![Document { id: "a".into(), text: "hello".into(), vector: vec![1.0, 0.0], metadata, ..Document::default() }])?;
 //! let filter = Filter::parse(r#"lang = "en" and year >= 2020"#)?;
 //! let hits = docs.search(&[0.9, 0.1], 10, Some(&filter))?;
 //! assert_eq!(hits[0].id, "a");
@@ -44,8 +47,12 @@ mod store;
 mod wal;
 
 pub use collection::{Collection, CollectionInfo};
-pub use config::{validate_name, CollectionConfig, IndexKind, Precision, StoreOptions, MAX_NAME_LEN};
+pub use config::{
+    validate_name, CollectionConfig, IndexKind, MultiVectorConfig, Precision, SparseFieldConfig, StoreOptions,
+    TextIndexConfig, MAX_NAME_LEN,
+};
 pub use document::{Document, Hit};
+pub use ember_index::sparse::{AnalyzerConfig, Bm25Params};
 pub use error::StoreError;
 pub use filter::{Filter, FilterError};
 pub use format::{FORMAT_VERSION, MAX_RECORD_BYTES};

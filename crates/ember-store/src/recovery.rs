@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::collection::{Collection, Files, Opened, State, Writer};
-use crate::config::{IndexKind, StoreOptions};
+use crate::config::StoreOptions;
 use crate::error::StoreError;
 use crate::format::{self, TailPolicy, HEADER_LEN, RECORD_HEADER_LEN};
 use crate::manifest::{self, Manifest, MANIFEST_FILE};
@@ -88,7 +88,7 @@ pub(crate) fn open_collection(
     config.validate()?;
     let wals = tidy(&dir, &manifest)?;
 
-    let mut state = State::new(IndexKind::build(config)?);
+    let mut state = State::new(config)?;
     for entry in &manifest.segments {
         let path = dir.join(manifest::segment_file(entry.id));
         if !path.exists() {

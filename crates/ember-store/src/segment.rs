@@ -82,7 +82,12 @@ impl SegmentWriter {
         let mut group: Vec<&Document> = Vec::new();
         let mut group_bytes = 0;
         for doc in docs {
-            group_bytes += doc.id.len() + doc.text.len() + doc.vector.len() * 4 + 64;
+            group_bytes += doc.id.len()
+                + doc.text.len()
+                + doc.vector.len() * 4
+                + doc.sparse.len() * 8
+                + doc.multivector.iter().map(|t| t.len() * 4).sum::<usize>()
+                + 64;
             group.push(doc);
             if group_bytes >= RECORD_TARGET_BYTES {
                 self.write_group(&group)?;
@@ -181,7 +186,13 @@ mod tests {
     use super::*;
 
     fn doc(i: usize) -> Document {
-        Document { id: format!("d{i}"), text: "x".repeat(i), vector: vec![i as f32; 4], metadata: Map::new() }
+        Document {
+            id: format!("d{i}"),
+            text: "x".repeat(i),
+            vector: vec![i as f32; 4],
+            metadata: Map::new(),
+            ..Document::default()
+        }
     }
 
     #[test]

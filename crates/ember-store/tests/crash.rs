@@ -80,6 +80,7 @@ fn written(set: SetKey, id: &str, j: u64) -> Document {
             "size": set_ids(set).len(),
             "nested": {"round": set.0, "tags": [id, j]},
         })),
+        ..Document::default()
     }
 }
 

@@ -28,6 +28,9 @@ fn notes_config() -> CollectionConfig {
         distance: Similarity::Cosine,
         precision: Precision::Float16,
         index: IndexKind::Flat,
+        text_index: None,
+        sparse: None,
+        multivector: None,
     }
 }
 
@@ -38,6 +41,9 @@ fn empty_config() -> CollectionConfig {
         distance: Similarity::Dot,
         precision: Precision::Int8,
         index: IndexKind::Flat,
+        text_index: None,
+        sparse: None,
+        multivector: None,
     }
 }
 
@@ -49,6 +55,7 @@ fn a_v1() -> Document {
         text: "first version of a".into(),
         vector: vec![1.0, 0.0, 0.0, 0.0],
         metadata: meta(json!({"lang": "en", "year": 2019})),
+        ..Document::default()
     }
 }
 
@@ -60,6 +67,7 @@ fn a_v2() -> Document {
         metadata: meta(
             json!({"lang": "en", "meta": {"author": "Ann", "score": 0.1}, "tags": ["x", "y"], "year": 2024}),
         ),
+        ..Document::default()
     }
 }
 
@@ -69,6 +77,7 @@ fn b_v1() -> Document {
         text: "b".into(),
         vector: vec![0.0, 1.0, 0.0, 0.0],
         metadata: meta(json!({"lang": "de"})),
+        ..Document::default()
     }
 }
 
@@ -78,6 +87,7 @@ fn b_v2() -> Document {
         text: "Beta, overwritten before the compaction".into(),
         vector: vec![0.0, 1.0, 1.0, 0.0],
         metadata: meta(json!({"big": 18446744073709551615u64, "lang": "de", "none": null, "year": 2021})),
+        ..Document::default()
     }
 }
 
@@ -87,6 +97,7 @@ fn c() -> Document {
         text: "deleted in a segment".into(),
         vector: vec![0.0, 0.0, 1.0, 0.0],
         metadata: meta(json!({})),
+        ..Document::default()
     }
 }
 
@@ -96,6 +107,7 @@ fn d() -> Document {
         text: "deleted in the log".into(),
         vector: vec![0.0, 0.0, 0.0, 1.0],
         metadata: meta(json!({})),
+        ..Document::default()
     }
 }
 
@@ -105,6 +117,7 @@ fn e() -> Document {
         text: String::new(),
         vector: vec![-1.0, -1.0, -1.0, -1.0],
         metadata: meta(json!({"lang": "fr", "year": 2020})),
+        ..Document::default()
     }
 }
 
@@ -114,6 +127,7 @@ fn f() -> Document {
         text: "only in the log".into(),
         vector: vec![0.25, 0.25, 0.25, 0.25],
         metadata: meta(json!({"lang": "en", "year": 2023})),
+        ..Document::default()
     }
 }
 

@@ -61,6 +61,7 @@ fn every_index_kind_agrees_with_exact_search() {
                         text: id.clone(),
                         vector: v.clone(),
                         metadata: meta(json!({"n": id[1..].parse::<u64>().unwrap()})),
+                        ..Document::default()
                     })
                     .collect();
                 c.upsert(docs).unwrap();

@@ -315,8 +315,14 @@ fn metadata_round_trips_exactly() {
     let m = meta(
         json!({"big": u64::MAX, "neg": i64::MIN, "f": 0.1, "tiny": 5e-324, "s": "", "nested": [[], {}, [1, {"x": null}]]}),
     );
-    c.upsert(vec![Document { id: "m".into(), text: String::new(), vector: vec![0.0, 0.0], metadata: m.clone() }])
-        .unwrap();
+    c.upsert(vec![Document {
+        id: "m".into(),
+        text: String::new(),
+        vector: vec![0.0, 0.0],
+        metadata: m.clone(),
+        ..Document::default()
+    }])
+    .unwrap();
     drop((c, store));
     let c = Store::open(dir.path()).unwrap().collection("docs").unwrap();
     assert_eq!(c.get("m").unwrap().unwrap().metadata, m);

@@ -5,13 +5,17 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use ember_core::Embedder;
+use ember_engine::Mode;
+use ember_eval::task::retrieval::EngineRetrieval;
 use ember_eval::task::{labelled, pairs, retrieval};
 use ember_eval::{
     detect, load_beir, load_labelled, load_pairs, load_reranking, load_squad, EmbedStep, EmbeddingCache, EvalOptions,
     Layout, TaskKind,
 };
+use ember_store::{AnalyzerConfig, TextIndexConfig};
 
 use crate::model_source::{self, ModelArgs};
+use crate::retrieval_args::{Retrieval, RetrievalArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TaskArg {
@@ -24,16 +28,11 @@ pub enum TaskArg {
     Squad,
 }
 
-/// Retrieval modes. Sparse, BM25 and hybrid modes come with the hybrid-retrieval work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModeArg {
-    Dense,
-}
-
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Models to evaluate (repeat to compare): local directories, hub ids or catalog aliases.
-    #[arg(long = "model", short = 'm', required = true)]
+    /// Optional for `--mode bm25`.
+    #[arg(long = "model", short = 'm')]
     pub models: Vec<String>,
     /// Datasets (repeat for several): a BEIR directory (corpus.jsonl, queries.jsonl,
     /// qrels/<split>.tsv); a directory with <split>.tsv or a .tsv file of sentence pairs
@@ -47,8 +46,13 @@ pub struct EvalArgs {
     pub task: Option<TaskArg>,
     #[arg(long, default_value = "test")]
     pub split: String,
-    #[arg(long, value_enum, default_value_t = ModeArg::Dense)]
-    pub mode: ModeArg,
+    /// Retrieval: `--mode dense|bm25|hybrid`, `--fusion`, `--rrf-k`, `--weights`, `--depth`
+    /// (every mode runs through the search engine, on a scratch collection).
+    #[command(flatten)]
+    pub retrieval: RetrievalArgs,
+    /// The BM25 analyzer of `--mode bm25|hybrid`: english or plain.
+    #[arg(long, default_value = "english")]
+    pub analyzer: String,
     /// Retrieval depth.
     #[arg(long, default_value_t = 1000)]
     pub top_k: usize,
@@ -91,6 +95,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if args.top_k == 0 {
         bail!("--top-k must be at least 1");
     }
+    let search = args.retrieval.parse()?;
+    let text_index = TextIndexConfig::new(match args.analyzer.as_str() {
+        "english" => AnalyzerConfig::english(),
+        "plain" => AnalyzerConfig::plain(),
+        other => bail!("--analyzer {other}: english or plain"),
+    });
+    if args.models.is_empty() && search.mode != Mode::Bm25 {
+        bail!("--model is needed (only --mode bm25 runs without one)");
+    }
     // Check every dataset before loading any model.
     let mut plans = Vec::new();
     for path in &args.datasets {
@@ -109,6 +122,23 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let mut results = Vec::new();
+    if args.models.is_empty() {
+        for (path, task) in &plans {
+            if *task != TaskKind::Retrieval {
+                bail!("{} is a {task} dataset; without --model only BM25 retrieval can run", path.display());
+            }
+            let ds = load_beir(path, &args.split)?;
+            let options = EvalOptions {
+                top_k: args.top_k,
+                ignore_identical_ids: args.ignore_identical_ids,
+                ..EvalOptions::default()
+            };
+            let result = engine_run("bm25", &ds, None, &options, &search, &text_index, &cache_dir)
+                .with_context(|| format!("evaluating bm25 on {}", path.display()))?;
+            print_result(&result, args.json)?;
+            results.push(result);
+        }
+    }
     for name in &args.models {
         let model = model_source::load(&ModelArgs { model: name.clone(), revision: args.revision.clone() })?;
         let prompts = model.prompt_names();
@@ -132,7 +162,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let step = EmbedStep::new(&model, cache.as_mut());
             let split = &args.split;
             let result = match task {
-                TaskKind::Retrieval => retrieval::run(name, &load_beir(path, split)?, step, &options, *task),
+                TaskKind::Retrieval => {
+                    engine_run(name, &load_beir(path, split)?, Some(step), &options, &search, &text_index, &cache_dir)
+                }
                 TaskKind::Squad => retrieval::run(name, &load_squad(path)?, step, &options, *task),
                 TaskKind::Sts | TaskKind::PairClassification => {
                     pairs::run(name, &load_pairs(path, split)?, step, &options, *task)
@@ -145,24 +177,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 TaskKind::Reranking => labelled::reranking(name, &load_reranking(path, split)?, step, &options),
             }
             .with_context(|| format!("evaluating {name} on {}", path.display()))?;
-            if args.json {
-                println!("{}", serde_json::to_string(&result)?);
-            } else {
-                println!(
-                    "{} on {} ({}): {} = {:.2}  [{:.1} s, {} texts, {} from cache]",
-                    result.model,
-                    result.dataset,
-                    result.task,
-                    result.main_metric,
-                    result.main_score * 100.0,
-                    result.seconds,
-                    result.texts,
-                    result.cache_hits
-                );
-                for (k, v) in &result.metrics {
-                    println!("    {k:<20} {:.4}", v);
-                }
-            }
+            print_result(&result, args.json)?;
             results.push(result);
         }
     }
@@ -171,4 +186,56 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         eprintln!("report written to {}", report.display());
     }
     Ok(())
+}
+
+fn print_result(result: &ember_eval::TaskResult, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(result)?);
+        return Ok(());
+    }
+    println!(
+        "{} on {} ({}): {} = {:.2}  [{:.1} s, {} texts, {} from cache]",
+        result.model,
+        result.dataset,
+        result.task,
+        result.main_metric,
+        result.main_score * 100.0,
+        result.seconds,
+        result.texts,
+        result.cache_hits
+    );
+    for (k, v) in &result.metrics {
+        println!("    {k:<20} {:.4}", v);
+    }
+    Ok(())
+}
+
+/// Retrieval through the engine (the code `ember search` runs), on a scratch store under
+/// `cache_dir` that is removed afterwards.
+fn engine_run(
+    name: &str,
+    ds: &ember_eval::RetrievalDataset,
+    step: Option<EmbedStep>,
+    options: &EvalOptions,
+    search: &Retrieval,
+    text_index: &TextIndexConfig,
+    cache_dir: &std::path::Path,
+) -> Result<ember_eval::TaskResult, ember_eval::EvalError> {
+    let scratch = cache_dir.join(format!("scratch-{}", std::process::id()));
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch)
+            .map_err(|source| ember_eval::EvalError::Io { path: scratch.clone(), source })?;
+    }
+    let engine = EngineRetrieval {
+        mode: search.mode,
+        sources: search.sources.clone(),
+        fusion: search.fusion,
+        weights: search.weights.clone(),
+        depth: search.depth,
+        text_index: text_index.clone(),
+        scratch: &scratch,
+    };
+    let result = retrieval::run_engine(name, ds, step, options, &engine);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
 }

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use ember_chunk::TokenCounter;
+use ember_core::Embedder;
 use ember_engine::{
-    ingest, open_or_create, read_sources, CollectionSettings, IngestOptions, IngestProgress, SourceScan,
+    ingest_with, open_or_create, read_sources, CollectionSettings, IngestOptions, IngestProgress, Models, SourceScan,
 };
 use ember_models::TokenCount;
-use ember_store::{IndexKind, Precision};
+use ember_store::{AnalyzerConfig, Bm25Params, IndexKind, Precision, SparseFieldConfig, TextIndexConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::model_source::{self, ModelArgs, DEFAULT_MODEL};
@@ -52,11 +53,45 @@ pub struct IngestArgs {
     /// rescore the best candidates with the full vectors.
     #[arg(long, value_enum, default_value_t = PrecisionArg::Float32)]
     pub precision: PrecisionArg,
+    /// BM25 text index of a new collection: `english` (Porter stemming, English stopwords),
+    /// `plain` (lowercased words), `chinese` (jieba) or `none`.
+    #[arg(long, value_enum, default_value_t = TextIndexArg::English)]
+    pub text_index: TextIndexArg,
+    /// BM25 term-frequency saturation of a new text index.
+    #[arg(long, default_value_t = 1.2)]
+    pub k1: f32,
+    /// BM25 length normalisation of a new text index (0 to 1).
+    #[arg(long, default_value_t = 0.75)]
+    pub b: f32,
+    /// Give a new collection a learned sparse field computed by this model (SPLADE; or the
+    /// dense model itself when it has a sparse head, e.g. BGE-M3).
+    #[arg(long)]
+    pub sparse_model: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TextIndexArg {
+    English,
+    Plain,
+    Chinese,
+    None,
+}
+
+impl IngestArgs {
+    fn text_index(&self) -> Option<TextIndexConfig> {
+        let analyzer = match self.text_index {
+            TextIndexArg::English => AnalyzerConfig::english(),
+            TextIndexArg::Plain => AnalyzerConfig::plain(),
+            TextIndexArg::Chinese => AnalyzerConfig::chinese(),
+            TextIndexArg::None => return None,
+        };
+        Some(TextIndexConfig { analyzer, bm25: Bm25Params { k1: self.k1, b: self.b, ..Bm25Params::default() } })
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -115,8 +150,33 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             PrecisionArg::Int8 => Precision::Int8,
             PrecisionArg::Binary => Precision::Binary,
         },
+        text_index: args.text_index(),
+        sparse: args.sparse_model.as_deref().map(|m| SparseFieldConfig { model_id: stable_model_ref(m) }),
+        multivector: None,
     };
+    // The sparse field's model: the existing collection's, else the one asked for. Checked before
+    // a collection is created, so a model without sparse output leaves nothing behind.
+    let field_model = match store.collection(&args.collection) {
+        Ok(c) => c.config().sparse.as_ref().map(|f| f.model_id.clone()),
+        Err(_) => settings.sparse.as_ref().map(|f| f.model_id.clone()),
+    };
+    let sparse_model = match &field_model {
+        Some(id) if id != model.model_id() => {
+            Some(model_source::load(&ModelArgs { model: id.clone(), revision: args.revision.clone() })?)
+        }
+        _ => None,
+    };
+    if let Some(id) = &field_model {
+        let provider: &dyn Embedder = sparse_model.as_ref().map_or(&model as &dyn Embedder, |m| m);
+        if !provider.outputs().sparse {
+            anyhow::bail!(
+                "sparse model '{id}' produces no sparse vectors (it produces: {}); use a SPLADE or BGE-M3 checkpoint",
+                provider.outputs().names()
+            );
+        }
+    }
     let collection = open_or_create(&store, &args.collection, &model, settings)?;
+    let models = Models { dense: Some(&model), sparse: sparse_model.as_ref().map(|m| m as &dyn Embedder) };
     let counter = ModelTokens(model.token_count()?);
     // [CLS] and [SEP] (or <s> and </s>) take two of the model's positions.
     let max_tokens = args.max_tokens.unwrap_or_else(|| model.max_seq_length().saturating_sub(2).max(1));
@@ -140,7 +200,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             ));
         }
     };
-    let report = ingest(&collection, &model, &counter, &scan.documents, &options, &mut on_progress)?;
+    let report = ingest_with(&collection, models, &counter, &scan.documents, &options, &mut on_progress)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

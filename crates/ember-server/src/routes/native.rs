@@ -128,6 +128,9 @@ async fn create(
         distance: Similarity::Cosine,
         precision: Precision::Float32,
         index: IndexKind::Flat,
+        text_index: None,
+        sparse: None,
+        multivector: None,
     };
     let name = request.name;
     let info = blocking(move || Ok(store.create_collection(&name, config)?.info())).await?;
@@ -244,7 +247,7 @@ async fn upsert(
         .documents
         .into_iter()
         .zip(embedded.vectors)
-        .map(|(d, vector)| Document { id: d.id, text: d.text, vector, metadata: d.metadata })
+        .map(|(d, vector)| Document { id: d.id, text: d.text, vector, metadata: d.metadata, ..Document::default() })
         .collect();
     blocking(move || Ok(collection.upsert(docs)?)).await?;
     Ok(Json(json!({ "upserted": upserted, "tokens": embedded.tokens, "truncated": embedded.truncated })))

@@ -14,6 +14,9 @@ pub fn config(dimension: usize) -> CollectionConfig {
         distance: Similarity::Cosine,
         precision: Precision::Float32,
         index: IndexKind::Flat,
+        text_index: None,
+        sparse: None,
+        multivector: None,
     }
 }
 
@@ -37,7 +40,13 @@ pub fn vector(seed: u64, dim: usize) -> Vec<f32> {
 }
 
 pub fn doc(id: &str, seed: u64, dim: usize, metadata: Value) -> Document {
-    Document { id: id.into(), text: format!("text of {id} ✓"), vector: vector(seed, dim), metadata: meta(metadata) }
+    Document {
+        id: id.into(),
+        text: format!("text of {id} ✓"),
+        vector: vector(seed, dim),
+        metadata: meta(metadata),
+        ..Document::default()
+    }
 }
 
 pub fn collection_dir(store: &Path, name: &str) -> PathBuf {
