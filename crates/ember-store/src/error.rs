@@ -54,6 +54,8 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Filter(#[from] FilterError),
+    #[error(transparent)]
+    Backend(#[from] crate::vector_store::BackendError),
 }
 
 impl StoreError {
