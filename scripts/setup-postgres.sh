@@ -120,6 +120,7 @@ else
     || { cat "$dir/postgres.log" >&2; exit 1; }
 fi
 echo "$pg_bin" >"$dir/pg_bin"
+export PGOPTIONS="--client-min-messages=warning"
 psql=("$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1 -qAt)
 if [ "$("${psql[@]}" -d postgres -c "select 1 from pg_database where datname = '$db'")" != 1 ]; then
   "${psql[@]}" -d postgres -c "create database $db" >&2

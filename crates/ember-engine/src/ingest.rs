@@ -10,8 +10,11 @@ use std::time::Instant;
 
 use ember_chunk::{ChunkConfig, Chunker, TextFormat, TokenCounter};
 use ember_core::{EmbedOptions, Embedder};
-use ember_store::{Collection, CollectionConfig, Document, IndexKind, Precision, Store, StoreError};
+use ember_store::{
+    Collection, CollectionConfig, Document, IndexKind, Precision, Store, StoreError, VectorCollection, VectorStore,
+};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 use crate::error::EngineError;
 use crate::search::role_options;
@@ -98,12 +101,39 @@ pub fn open_or_create(
     }
 }
 
-pub(crate) fn check_model(collection: &Collection, embedder: &dyn Embedder) -> Result<(), EngineError> {
-    let info = collection.info();
-    if info.config.model_id != embedder.model_id() {
+/// [`open_or_create`] on any backend (`ember_store::VectorStore`: the embedded store,
+/// PostgreSQL + pgvector, …).
+pub fn open_or_create_in(
+    store: &dyn VectorStore,
+    name: &str,
+    embedder: &dyn Embedder,
+    settings: CollectionSettings,
+) -> Result<Arc<dyn VectorCollection>, EngineError> {
+    match store.collection(name) {
+        Ok(c) => {
+            check_model(c.as_ref(), embedder)?;
+            Ok(c)
+        }
+        Err(StoreError::NotFound { .. }) => {
+            let config = CollectionConfig {
+                model_id: embedder.model_id().to_string(),
+                dimension: embedder.dimension(),
+                distance: ember_core::Similarity::Cosine,
+                precision: settings.precision,
+                index: settings.index,
+            };
+            Ok(store.create_collection(name, config)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn check_model(collection: &dyn VectorCollection, embedder: &dyn Embedder) -> Result<(), EngineError> {
+    let stored = &collection.config().model_id;
+    if stored != embedder.model_id() {
         return Err(EngineError::ModelMismatch {
-            collection: info.name.clone(),
-            stored: info.config.model_id.clone(),
+            collection: collection.name().to_string(),
+            stored: stored.clone(),
             given: embedder.model_id().to_string(),
         });
     }
@@ -126,9 +156,10 @@ struct Pending {
     metadata: Map<String, Value>,
 }
 
-/// Ingest `documents` into `collection`, chunked with the model's token counter.
+/// Ingest `documents` into `collection` (of any backend; a `&Collection` coerces), chunked with
+/// the model's token counter.
 pub fn ingest(
-    collection: &Collection,
+    collection: &dyn VectorCollection,
     embedder: &dyn Embedder,
     counter: &dyn TokenCounter,
     documents: &[SourceDocument],
@@ -233,7 +264,7 @@ fn chunk_config(options: &IngestOptions, format: TextFormat) -> ChunkConfig {
 /// longer have (after the write, so a crash in between leaves extra chunks, never missing ones;
 /// the next run sees the mixed hashes and rewrites the document).
 fn flush(
-    collection: &Collection,
+    collection: &dyn VectorCollection,
     embedder: &dyn Embedder,
     options: &EmbedOptions,
     pending: &mut Vec<Pending>,

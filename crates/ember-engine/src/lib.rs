@@ -9,6 +9,8 @@ pub mod search;
 pub mod source;
 
 pub use error::EngineError;
-pub use ingest::{ingest, open_or_create, CollectionSettings, IngestOptions, IngestProgress, IngestReport};
-pub use search::{role_options, search, search_with_effort};
+pub use ingest::{
+    ingest, open_or_create, open_or_create_in, CollectionSettings, IngestOptions, IngestProgress, IngestReport,
+};
+pub use search::{role_options, search, search_in, search_with_effort};
 pub use source::{read_sources, SourceDocument, SourceFormat, SourceScan, SourceWarning};

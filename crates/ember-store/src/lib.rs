@@ -38,13 +38,13 @@ pub mod filter;
 mod format;
 mod manifest;
 mod op;
+#[cfg(feature = "postgres")]
+mod pgvector;
 mod recovery;
 mod segment;
 mod store;
 mod vector_store;
 mod wal;
-#[cfg(feature = "postgres")]
-mod pgvector;
 
 pub use collection::{Collection, CollectionInfo};
 pub use config::{validate_name, CollectionConfig, IndexKind, Precision, StoreOptions, MAX_NAME_LEN};
@@ -52,10 +52,12 @@ pub use document::{Document, Hit};
 pub use error::StoreError;
 pub use filter::{Filter, FilterError};
 pub use format::{FORMAT_VERSION, MAX_RECORD_BYTES};
-pub use store::Store;
-pub use vector_store::{open_store, BackendError, PgConnectOptions, SslMode, StoreLocation, VectorCollection, VectorStore};
 #[cfg(feature = "postgres")]
 pub use pgvector::PgVectorStore;
+pub use store::Store;
+pub use vector_store::{
+    open_store, BackendError, PgConnectOptions, SslMode, StoreLocation, VectorCollection, VectorStore,
+};
 
 #[cfg(test)]
 mod tests {

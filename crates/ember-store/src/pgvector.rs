@@ -135,7 +135,8 @@ impl Shared {
         let mut attempt: u32 = 0;
         let mut dead_pooled = 0;
         let unavailable = |attempts: u32, source: Box<dyn std::error::Error + Send + Sync>| -> StoreError {
-            BackendError::Unavailable { url: self.url.clone(), operation: operation.to_string(), attempts, source }.into()
+            BackendError::Unavailable { url: self.url.clone(), operation: operation.to_string(), attempts, source }
+                .into()
         };
         loop {
             attempt += 1;
@@ -193,10 +194,10 @@ impl PgVectorStore {
     /// `vector` extension, when missing).
     pub fn connect(options: &PgConnectOptions) -> Result<PgVectorStore, StoreError> {
         let url = options.redacted_url();
-        let mut config: postgres::Config = options.url.parse().map_err(|e| BackendError::InvalidLocation {
-            location: url.clone(),
-            reason: format!("{e}"),
-        })?;
+        let mut config: postgres::Config = options
+            .url
+            .parse()
+            .map_err(|e| BackendError::InvalidLocation { location: url.clone(), reason: format!("{e}") })?;
         config.ssl_mode(match options.ssl_mode {
             SslMode::Disable => postgres::config::SslMode::Disable,
             SslMode::Prefer => postgres::config::SslMode::Prefer,
@@ -222,15 +223,15 @@ impl PgVectorStore {
                     Ok(client.query_one("SELECT extversion FROM pg_extension WHERE extname = 'vector'", &[])?.get(0))
                 })
                 .map_err(|e| match e {
-                    StoreError::Backend(BackendError::Database { url, source, .. }) => StoreError::Backend(
-                        BackendError::Database {
+                    StoreError::Backend(BackendError::Database { url, source, .. }) => {
+                        StoreError::Backend(BackendError::Database {
                             url,
                             operation: "CREATE EXTENSION vector (pgvector is not installed in this database; \
                                         install it, or have a superuser run CREATE EXTENSION vector)"
                                 .into(),
                             source,
-                        },
-                    ),
+                        })
+                    }
                     e => e,
                 })?,
         };
@@ -361,7 +362,8 @@ impl VectorStore for PgVectorStore {
         validate_name(name)?;
         config.validate()?;
         check_pg_config(&config)?;
-        let config_json = serde_json::to_value(&config).map_err(|e| StoreError::InvalidConfig { reason: e.to_string() })?;
+        let config_json =
+            serde_json::to_value(&config).map_err(|e| StoreError::InvalidConfig { reason: e.to_string() })?;
         let table = self.shared.run("create collection", Retry::BeforeSending, |client| {
             let mut tx = client.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock(hashtext('ember_collections'))", &[])?;
@@ -401,7 +403,8 @@ impl VectorStore for PgVectorStore {
     fn collection(&self, name: &str) -> Result<Arc<dyn VectorCollection>, StoreError> {
         validate_name(name)?;
         let row = self.shared.run("open collection", Retry::Idempotent, |client| {
-            Ok(client.query_opt("SELECT table_name, config, format FROM ember_collections WHERE name = $1", &[&name])?)
+            Ok(client
+                .query_opt("SELECT table_name, config, format FROM ember_collections WHERE name = $1", &[&name])?)
         })?;
         match row {
             Some(row) => Ok(Arc::new(self.open(name, row.get(0), row.get(1), row.get(2))?)),
@@ -538,7 +541,10 @@ impl PgVectorCollection {
             });
         }
         if let Some(i) = query.iter().position(|x| !x.is_finite()) {
-            return Err(StoreError::InvalidQuery { collection: self.name.clone(), reason: format!("query[{i}] is {}", query[i]) });
+            return Err(StoreError::InvalidQuery {
+                collection: self.name.clone(),
+                reason: format!("query[{i}] is {}", query[i]),
+            });
         }
         Ok(())
     }
@@ -586,7 +592,8 @@ impl VectorCollection for PgVectorCollection {
         for (i, d) in docs.iter().enumerate() {
             last.insert(d.id.as_str(), i);
         }
-        let kept: Vec<&Document> = docs.iter().enumerate().filter(|(i, d)| last[d.id.as_str()] == *i).map(|(_, d)| d).collect();
+        let kept: Vec<&Document> =
+            docs.iter().enumerate().filter(|(i, d)| last[d.id.as_str()] == *i).map(|(_, d)| d).collect();
         let sql = format!(
             "INSERT INTO {t} (id, text, metadata, embedding) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::vector[]) \
@@ -601,7 +608,8 @@ impl VectorCollection for PgVectorCollection {
                 let ids: Vec<&str> = chunk.iter().map(|d| d.id.as_str()).collect();
                 let texts: Vec<&str> = chunk.iter().map(|d| d.text.as_str()).collect();
                 let metadata: Vec<Value> = chunk.iter().map(|d| Value::Object(d.metadata.clone())).collect();
-                let vectors: Vec<pgvector::Vector> = chunk.iter().map(|d| pgvector::Vector::from(d.vector.clone())).collect();
+                let vectors: Vec<pgvector::Vector> =
+                    chunk.iter().map(|d| pgvector::Vector::from(d.vector.clone())).collect();
                 tx.execute(&statement, &[&ids, &texts, &metadata, &vectors])?;
             }
             tx.commit()?;
@@ -690,8 +698,9 @@ impl VectorCollection for PgVectorCollection {
         for (i, d) in docs.iter().enumerate() {
             index.insert(i, &d.vector).map_err(|source| StoreError::Index { collection: self.name.clone(), source })?;
         }
-        let scored =
-            index.search(query, k, None).map_err(|source| StoreError::Index { collection: self.name.clone(), source })?;
+        let scored = index
+            .search(query, k, None)
+            .map_err(|source| StoreError::Index { collection: self.name.clone(), source })?;
         let mut docs: Vec<Option<Document>> = docs.into_iter().map(Some).collect();
         Ok(scored
             .into_iter()

@@ -32,7 +32,9 @@ pub enum BackendError {
     NotEnabled { backend: &'static str, feature: &'static str },
     #[error("invalid store location {location:?}: {reason}")]
     InvalidLocation { location: String, reason: String },
-    #[error("{operation} on {url} failed after {attempts} attempt(s): the server is unreachable or went away: {source}")]
+    #[error(
+        "{operation} on {url} failed after {attempts} attempt(s): the server is unreachable or went away: {source}"
+    )]
     Unavailable {
         /// The server's address, without any password.
         url: String,
@@ -293,7 +295,9 @@ impl PgConnectOptions {
                 _ => passed.push(pair),
             }
         }
-        options.url = if passed.is_empty() { location.split('?').next().unwrap_or("").to_string() } else {
+        options.url = if passed.is_empty() {
+            location.split('?').next().unwrap_or("").to_string()
+        } else {
             format!("{}?{}", location.split('?').next().unwrap_or(""), passed.join("&"))
         };
         Ok(options)

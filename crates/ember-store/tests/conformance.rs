@@ -328,7 +328,10 @@ fn collections_are_created_listed_and_dropped() {
             b.name
         );
         for bad in ["", "a/b", "../x", "sp ace", "drop table x;--"] {
-            assert!(matches!(s.create_collection(bad, config(2, Similarity::Cosine, IndexKind::Flat)), Err(StoreError::InvalidName { .. })));
+            assert!(matches!(
+                s.create_collection(bad, config(2, Similarity::Cosine, IndexKind::Flat)),
+                Err(StoreError::InvalidName { .. })
+            ));
             assert!(matches!(s.collection(bad), Err(StoreError::InvalidName { .. })));
         }
         let err = s.create_collection("zero", config(0, Similarity::Cosine, IndexKind::Flat)).unwrap_err();
@@ -356,7 +359,10 @@ fn unreachable_servers_and_unknown_backends_are_clear_errors() {
     let message = err.to_string();
     if cfg!(feature = "postgres") {
         assert!(matches!(err, StoreError::Backend(BackendError::Unavailable { attempts: 2, .. })), "{message}");
-        assert!(message.starts_with("connect on postgres://ann:***@127.0.0.1:1/db failed after 2 attempt(s)"), "{message}");
+        assert!(
+            message.starts_with("connect on postgres://ann:***@127.0.0.1:1/db failed after 2 attempt(s)"),
+            "{message}"
+        );
         assert!(started.elapsed().as_secs() < 10, "gave up after {:?}", started.elapsed());
     } else {
         assert_eq!(message, "postgres is not enabled in this build (rebuild ember with the `postgres` cargo feature)");
@@ -389,7 +395,9 @@ mod postgres {
     #[cfg(not(feature = "postgres"))]
     pub(super) fn backend(_test: &str) -> Option<Backend> {
         if url().is_some() && std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true and EMBER_TEST_POSTGRES_URL is set, but ember-store was built without the `postgres` feature");
+            panic!(
+                "CI=true and EMBER_TEST_POSTGRES_URL is set, but ember-store was built without the `postgres` feature"
+            );
         }
         None
     }
@@ -498,7 +506,10 @@ mod postgres {
                 if retries == 0 {
                     let err = result.unwrap_err();
                     let message = err.to_string();
-                    assert!(matches!(err, StoreError::Backend(BackendError::Unavailable { attempts: 1, .. })), "{message}");
+                    assert!(
+                        matches!(err, StoreError::Backend(BackendError::Unavailable { attempts: 1, .. })),
+                        "{message}"
+                    );
                     assert!(message.starts_with(&format!("upsert (collection '{name}') on postgres://")), "{message}");
                     assert!(message.contains("127.0.0.1") || message.contains("localhost"), "{message}");
                     assert_eq!(ids(&c.scan(None).unwrap()), ["before"], "nothing of the batch is written");
@@ -537,6 +548,49 @@ mod postgres {
             assert_eq!(c.count().unwrap(), 3);
         }
 
+        /// An HNSW collection's searches go through pgvector's index (so the recall test above
+        /// measures the index, not an exact scan), and a flat one has no index to use.
+        #[test]
+        fn hnsw_collections_are_searched_through_the_index() {
+            let Some((schema, url)) = schema("plan") else { return };
+            let store = connect(&url);
+            let points = clustered(2000, 16, 3);
+            for (name, index, precision) in [
+                ("graph", IndexKind::Hnsw { m: 16, ef_construction: 64 }, Precision::Float32),
+                ("half", IndexKind::Hnsw { m: 16, ef_construction: 64 }, Precision::Float16),
+                ("flat", IndexKind::Flat, Precision::Float32),
+            ] {
+                let c = store
+                    .create_collection(name, CollectionConfig { precision, ..config(16, Similarity::Dot, index) })
+                    .unwrap();
+                load(c.as_ref(), &points);
+                let mut admin = admin(&url);
+                let table: String = admin
+                    .query_one("SELECT table_name FROM ember_collections WHERE name = $1", &[&name])
+                    .unwrap()
+                    .get(0);
+                admin.batch_execute(&format!("ANALYZE {}.{table}", schema.name)).unwrap();
+                let probe = format!("{:?}", vector(9, 16)).replace(' ', "");
+                let column = if precision == Precision::Float16 { "(embedding::halfvec(16))" } else { "embedding" };
+                let cast = if precision == Precision::Float16 { "::halfvec(16)" } else { "" };
+                let plan: Vec<String> = admin
+                    .query(
+                        &format!(
+                            "EXPLAIN SELECT id FROM {}.{table} ORDER BY {column} <#> '{probe}'::vector(16){cast} LIMIT 20",
+                            schema.name
+                        ),
+                        &[],
+                    )
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let plan = plan.join("\n");
+                let uses_index = plan.contains(&format!("Index Scan using {table}_hnsw"));
+                assert_eq!(uses_index, name != "flat", "{name}: {plan}");
+            }
+        }
+
         /// A table changed behind ember's back is named, not misread.
         #[test]
         fn schema_changes_behind_embers_back_are_reported() {
@@ -559,7 +613,10 @@ mod postgres {
             let err = store.collection("docs").unwrap_err();
             let message = err.to_string();
             assert!(matches!(err, StoreError::Backend(BackendError::SchemaMismatch { .. })), "{message}");
-            assert!(message.contains(&format!("column {table}.embedding is vector(5), expected vector(4)")), "{message}");
+            assert!(
+                message.contains(&format!("column {table}.embedding is vector(5), expected vector(4)")),
+                "{message}"
+            );
             admin.batch_execute(&format!("UPDATE {}.ember_collections SET format = 99", schema.name)).unwrap();
             let message = store.collection("docs").unwrap_err().to_string();
             assert!(message.contains("format 99; this build reads format 1"), "{message}");
@@ -570,7 +627,10 @@ mod postgres {
             let message = c.upsert(vec![bad]).unwrap_err().to_string();
             assert!(message.contains("the text holds a NUL character"), "{message}");
             let err = store
-                .create_collection("huge", config(2001, Similarity::Cosine, IndexKind::Hnsw { m: 16, ef_construction: 64 }))
+                .create_collection(
+                    "huge",
+                    config(2001, Similarity::Cosine, IndexKind::Hnsw { m: 16, ef_construction: 64 }),
+                )
                 .unwrap_err();
             assert!(err.to_string().contains("at most 2000 dimensions"), "{err}");
         }

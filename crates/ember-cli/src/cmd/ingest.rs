@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use ember_chunk::TokenCounter;
 use ember_engine::{
-    ingest, open_or_create, read_sources, CollectionSettings, IngestOptions, IngestProgress, SourceScan,
+    ingest, open_or_create_in, read_sources, CollectionSettings, IngestOptions, IngestProgress, SourceScan,
 };
 use ember_models::TokenCount;
 use ember_store::{IndexKind, Precision};
@@ -86,8 +86,8 @@ impl TokenCounter for ModelTokens {
 }
 
 pub fn run(args: IngestArgs) -> anyhow::Result<()> {
-    let store = args.store.open()?;
-    let existing = store.collection(&args.collection).ok().map(|c| c.info().config.model_id.clone());
+    let store = args.store.open_any()?;
+    let existing = store.collection(&args.collection).ok().map(|c| c.config().model_id.clone());
     let model_ref = match (&args.model, existing) {
         (Some(m), _) => stable_model_ref(m),
         (None, Some(stored)) => stored,
@@ -116,7 +116,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             PrecisionArg::Binary => Precision::Binary,
         },
     };
-    let collection = open_or_create(&store, &args.collection, &model, settings)?;
+    let collection = open_or_create_in(store.as_ref(), &args.collection, &model, settings)?;
     let counter = ModelTokens(model.token_count()?);
     // [CLS] and [SEP] (or <s> and </s>) take two of the model's positions.
     let max_tokens = args.max_tokens.unwrap_or_else(|| model.max_seq_length().saturating_sub(2).max(1));
@@ -140,14 +140,14 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             ));
         }
     };
-    let report = ingest(&collection, &model, &counter, &scan.documents, &options, &mut on_progress)?;
+    let report = ingest(collection.as_ref(), &model, &counter, &scan.documents, &options, &mut on_progress)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     for id in &report.duplicate_ids {
         eprintln!("warning: document id '{id}' appears more than once; only the first was ingested");
     }
-    let info = collection.info();
+    let info = collection.info()?;
     if args.json {
         let json = serde_json::json!({
             "collection": info.name,

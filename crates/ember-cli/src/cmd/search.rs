@@ -1,7 +1,7 @@
 //! `ember search COLLECTION "query" -k 10 [--filter EXPR] [--json]`.
 
 use clap::Args;
-use ember_engine::search_with_effort;
+use ember_engine::search_in;
 use ember_store::{Filter, Hit};
 use serde_json::{json, Value};
 
@@ -35,10 +35,10 @@ pub struct SearchArgs {
 
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
-    let store = args.store.open()?;
+    let store = args.store.open_any()?;
     let collection = store.collection(&args.collection)?;
-    let model = collection_model(&collection, args.model.as_deref(), &args.revision)?;
-    let hits = search_with_effort(&collection, &model, &args.query, args.k, filter.as_ref(), args.ef)?;
+    let model = collection_model(collection.as_ref(), args.model.as_deref(), &args.revision)?;
+    let hits = search_in(collection.as_ref(), &model, &args.query, args.k, filter.as_ref(), args.ef)?;
     for (rank, hit) in hits.iter().enumerate() {
         if args.json {
             println!("{}", hit_json(rank + 1, hit));

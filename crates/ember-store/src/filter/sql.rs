@@ -190,7 +190,10 @@ mod tests {
 
     #[test]
     fn orderings_on_booleans_and_empty_lists_are_false() {
-        assert_eq!(Filter::parse("a < true").unwrap().to_sql("m", 1), SqlFilter { sql: "FALSE".into(), params: vec![] });
+        assert_eq!(
+            Filter::parse("a < true").unwrap().to_sql("m", 1),
+            SqlFilter { sql: "FALSE".into(), params: vec![] }
+        );
         assert_eq!(Filter::parse("a >= null").unwrap().to_sql("m", 1).params, vec![]);
         assert_eq!(Filter::parse("a in []").unwrap().to_sql("m", 1).sql, "FALSE");
         assert_eq!(Filter::parse("not a in []").unwrap().to_sql("m", 1).sql, "(NOT FALSE)");
