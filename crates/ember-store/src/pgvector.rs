@@ -69,6 +69,25 @@ struct Shared {
     retries: u32,
     /// pgvector ≥ 0.8 (iterative index scans).
     iterative_scans: bool,
+    /// The schema holding ember's tables (the connection's `current_schema()` when it connected),
+    /// as a quoted identifier. Every table name is qualified with it, so a dropped table is an
+    /// error rather than a same-named table further down the `search_path`.
+    schema: String,
+}
+
+impl Shared {
+    fn catalog(&self) -> String {
+        format!("{}.ember_collections", self.schema)
+    }
+
+    fn qualified(&self, table: &str) -> String {
+        format!("{}.{table}", self.schema)
+    }
+}
+
+/// `name` as a quoted SQL identifier.
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// A failure inside one attempt of an operation.
@@ -210,7 +229,7 @@ impl PgVectorStore {
         }
         let wait = Duration::from_secs(options.connect_timeout_s.saturating_mul(3));
         let pool = Pool::new(config, Tls::for_mode(options.ssl_mode), options.pool_size, wait);
-        let mut shared = Shared { pool, url, retries: options.retries, iterative_scans: false };
+        let mut shared = Shared { pool, url, retries: options.retries, iterative_scans: false, schema: String::new() };
         let version: Option<String> = shared.run("connect", Retry::Idempotent, |client| {
             let installed = client.query_opt("SELECT extversion FROM pg_extension WHERE extname = 'vector'", &[])?;
             Ok(installed.map(|row| row.get(0)))
@@ -246,18 +265,33 @@ impl PgVectorStore {
             .into());
         }
         shared.iterative_scans = (major, minor) >= (0, 8);
+        let schema: Option<String> = shared
+            .run("connect", Retry::Idempotent, |client| Ok(client.query_one("SELECT current_schema()", &[])?.get(0)))?;
+        let Some(schema) = schema else {
+            return Err(BackendError::SchemaMismatch {
+                url: shared.url.clone(),
+                collection: "*".into(),
+                reason: "no schema of the search_path exists (current_schema() is NULL); create one or set \
+                         options=-c search_path=… in the URL"
+                    .into(),
+            }
+            .into());
+        };
+        shared.schema = quote_identifier(&schema);
+        let catalog = shared.catalog();
+        let sequence = shared.qualified("ember_collection_ids");
         shared.run("create the catalog", Retry::Idempotent, |client| {
             let mut tx = client.transaction()?;
-            tx.batch_execute(
+            tx.batch_execute(&format!(
                 "SELECT pg_advisory_xact_lock(hashtext('ember_collections'));
-                 CREATE TABLE IF NOT EXISTS ember_collections (
+                 CREATE TABLE IF NOT EXISTS {catalog} (
                      name text COLLATE \"C\" PRIMARY KEY,
                      table_name text NOT NULL UNIQUE,
                      config jsonb NOT NULL,
                      format integer NOT NULL,
                      created_at timestamptz NOT NULL DEFAULT now());
-                 CREATE SEQUENCE IF NOT EXISTS ember_collection_ids;",
-            )?;
+                 CREATE SEQUENCE IF NOT EXISTS {sequence};"
+            ))?;
             tx.commit()?;
             Ok(())
         })?;
@@ -273,13 +307,12 @@ impl PgVectorStore {
         }
         let config: CollectionConfig =
             serde_json::from_value(config).map_err(|e| mismatch(format!("its catalog config does not parse: {e}")))?;
+        let qualified = self.shared.qualified(&table);
         let columns: Vec<(String, String)> = self.shared.run("open collection", Retry::Idempotent, |client| {
             let rows = client.query(
                 "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                 JOIN pg_class c ON c.oid = a.attrelid
-                 WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace
-                   AND a.attnum > 0 AND NOT a.attisdropped",
-                &[&table],
+                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+                &[&qualified],
             )?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })?;
@@ -301,7 +334,7 @@ impl PgVectorStore {
                 None => return Err(mismatch(format!("column {table}.{column} ({ty}) is missing"))),
             }
         }
-        Ok(PgVectorCollection { shared: Arc::clone(&self.shared), name: name.to_string(), table, config })
+        Ok(PgVectorCollection { shared: Arc::clone(&self.shared), name: name.to_string(), table: qualified, config })
     }
 }
 
@@ -364,15 +397,19 @@ impl VectorStore for PgVectorStore {
         check_pg_config(&config)?;
         let config_json =
             serde_json::to_value(&config).map_err(|e| StoreError::InvalidConfig { reason: e.to_string() })?;
+        let catalog = self.shared.catalog();
+        let sequence = self.shared.qualified("ember_collection_ids");
         let table = self.shared.run("create collection", Retry::BeforeSending, |client| {
             let mut tx = client.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock(hashtext('ember_collections'))", &[])?;
-            if tx.query_opt("SELECT 1 FROM ember_collections WHERE name = $1", &[&name])?.is_some() {
+            if tx.query_opt(&format!("SELECT 1 FROM {catalog} WHERE name = $1"), &[&name])?.is_some() {
                 return Err(StoreError::AlreadyExists { name: name.to_string() }.into());
             }
-            let id: i64 = tx.query_one("SELECT nextval('ember_collection_ids')", &[])?.get(0);
-            // Identifiers come from the sequence and numbers in the config, never from user text.
-            let table = format!("ember_c_{id}");
+            let id: i64 = tx.query_one("SELECT nextval($1::text::regclass)", &[&sequence])?.get(0);
+            // Identifiers come from the schema, the sequence and numbers in the config, never
+            // from user text.
+            let bare = format!("ember_c_{id}");
+            let table = self.shared.qualified(&bare);
             let dim = config.dimension;
             tx.batch_execute(&format!(
                 "CREATE TABLE {table} (id text COLLATE \"C\" PRIMARY KEY, text text NOT NULL, \
@@ -386,13 +423,13 @@ impl VectorStore for PgVectorStore {
                     ("embedding".to_string(), format!("vector_{ops}_ops"))
                 };
                 tx.batch_execute(&format!(
-                    "CREATE INDEX {table}_hnsw ON {table} USING hnsw ({column} {opclass}) \
+                    "CREATE INDEX {bare}_hnsw ON {table} USING hnsw ({column} {opclass}) \
                      WITH (m = {m}, ef_construction = {ef_construction})"
                 ))?;
             }
             tx.execute(
-                "INSERT INTO ember_collections (name, table_name, config, format) VALUES ($1, $2, $3, $4)",
-                &[&name, &table, &config_json, &FORMAT],
+                &format!("INSERT INTO {catalog} (name, table_name, config, format) VALUES ($1, $2, $3, $4)"),
+                &[&name, &bare, &config_json, &FORMAT],
             )?;
             tx.commit()?;
             Ok(table)
@@ -402,10 +439,9 @@ impl VectorStore for PgVectorStore {
 
     fn collection(&self, name: &str) -> Result<Arc<dyn VectorCollection>, StoreError> {
         validate_name(name)?;
-        let row = self.shared.run("open collection", Retry::Idempotent, |client| {
-            Ok(client
-                .query_opt("SELECT table_name, config, format FROM ember_collections WHERE name = $1", &[&name])?)
-        })?;
+        let sql = format!("SELECT table_name, config, format FROM {} WHERE name = $1", self.shared.catalog());
+        let row =
+            self.shared.run("open collection", Retry::Idempotent, |client| Ok(client.query_opt(&sql, &[&name])?))?;
         match row {
             Some(row) => Ok(Arc::new(self.open(name, row.get(0), row.get(1), row.get(2))?)),
             None => Err(StoreError::NotFound { name: name.to_string(), available: self.names()? }),
@@ -414,10 +450,12 @@ impl VectorStore for PgVectorStore {
 
     fn drop_collection(&self, name: &str) -> Result<(), StoreError> {
         validate_name(name)?;
+        let catalog = self.shared.catalog();
         let found = self.shared.run("drop collection", Retry::BeforeSending, |client| {
             let mut tx = client.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock(hashtext('ember_collections'))", &[])?;
-            let Some(row) = tx.query_opt("SELECT table_name FROM ember_collections WHERE name = $1", &[&name])? else {
+            let Some(row) = tx.query_opt(&format!("SELECT table_name FROM {catalog} WHERE name = $1"), &[&name])?
+            else {
                 return Ok(false);
             };
             let table: String = row.get(0);
@@ -429,8 +467,8 @@ impl VectorStore for PgVectorStore {
                 })
                 .into());
             }
-            tx.batch_execute(&format!("DROP TABLE IF EXISTS {table}"))?;
-            tx.execute("DELETE FROM ember_collections WHERE name = $1", &[&name])?;
+            tx.batch_execute(&format!("DROP TABLE IF EXISTS {}", self.shared.qualified(&table)))?;
+            tx.execute(&format!("DELETE FROM {catalog} WHERE name = $1"), &[&name])?;
             tx.commit()?;
             Ok(true)
         })?;
@@ -443,7 +481,7 @@ impl VectorStore for PgVectorStore {
 
     fn names(&self) -> Result<Vec<String>, StoreError> {
         self.shared.run("list collections", Retry::Idempotent, |client| {
-            let rows = client.query("SELECT name FROM ember_collections ORDER BY name", &[])?;
+            let rows = client.query(&format!("SELECT name FROM {} ORDER BY name", self.shared.catalog()), &[])?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
@@ -454,7 +492,8 @@ impl VectorStore for PgVectorStore {
 pub struct PgVectorCollection {
     shared: Arc<Shared>,
     name: String,
-    /// `ember_c_<n>`: made by this module from a sequence number, safe to write into SQL.
+    /// `"<schema>".ember_c_<n>`: made by this module from the schema and a sequence number, safe
+    /// to write into SQL.
     table: String,
     config: CollectionConfig,
 }
@@ -728,9 +767,9 @@ impl VectorCollection for PgVectorCollection {
     }
 
     fn info(&self) -> Result<CollectionInfo, StoreError> {
-        let sql = format!("SELECT count(*), pg_total_relation_size('{}') FROM {}", self.table, self.table);
+        let sql = format!("SELECT count(*), pg_total_relation_size($1::text::regclass) FROM {}", self.table);
         let (count, bytes) = self.run("info", Retry::Idempotent, |client| {
-            let row = client.query_one(&sql, &[])?;
+            let row = client.query_one(&sql, &[&self.table])?;
             Ok((row.get::<_, i64>(0), row.get::<_, i64>(1)))
         })?;
         Ok(CollectionInfo {

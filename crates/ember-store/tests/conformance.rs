@@ -337,7 +337,8 @@ fn collections_are_created_listed_and_dropped() {
         let err = s.create_collection("zero", config(0, Similarity::Cosine, IndexKind::Flat)).unwrap_err();
         assert!(matches!(err, StoreError::InvalidConfig { .. }), "{}: {err}", b.name);
         s.drop_collection("alpha").unwrap();
-        assert!(matches!(alpha.get("x"), Err(StoreError::Dropped { .. })), "{}", b.name);
+        let got = alpha.get("x");
+        assert!(matches!(got, Err(StoreError::Dropped { .. })), "{}: {got:?}", b.name);
         assert!(matches!(alpha.upsert(vec![doc("y", 2, 2, json!({}))]), Err(StoreError::Dropped { .. })), "{}", b.name);
         assert!(matches!(s.drop_collection("alpha"), Err(StoreError::NotFound { .. })), "{}", b.name);
         assert_eq!(s.names().unwrap(), ["Beta.2"], "{}", b.name);
