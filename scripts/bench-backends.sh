@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${EMBER_TEST_POSTGRES_URL:-}" ]; then
-  eval "$(bash scripts/setup-postgres.sh | tail -n 1)"
+  pg_env=$(bash scripts/setup-postgres.sh | tail -n 1)
+  eval "$pg_env"
 fi
 cargo run --release -q -p ember-store --features postgres --example bench_backends -- \
   --postgres "$EMBER_TEST_POSTGRES_URL" "$@"
