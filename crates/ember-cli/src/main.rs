@@ -37,7 +37,7 @@ enum Command {
     Ingest(cmd::ingest::IngestArgs),
     /// Search a collection.
     Search(cmd::search::SearchArgs),
-    /// List, inspect or drop collections.
+    /// Create, list, inspect or drop collections.
     Collections {
         #[command(subcommand)]
         command: cmd::collections::CollectionsCommand,

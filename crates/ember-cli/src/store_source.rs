@@ -1,12 +1,14 @@
-//! Where collections live: `--data-dir`, else `$EMBER_DATA_DIR`, else the user's data directory
-//! (`$XDG_DATA_HOME/ember`, `~/.local/share/ember`). Read here, at the edge.
+//! Where collections live: `--store LOCATION` (a directory or `postgres://…`), else
+//! `$EMBER_STORE`, else the embedded store in `--data-dir`, else `$EMBER_DATA_DIR`, else the
+//! user's data directory (`$XDG_DATA_HOME/ember`, `~/.local/share/ember`). Read here, at the edge.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
 use ember_models::SentenceEmbedder;
-use ember_store::{Collection, Store};
+use ember_store::{open_store, Store, StoreLocation, StoreOptions, VectorCollection, VectorStore};
 
 use crate::model_source::{self, ModelArgs};
 
@@ -15,6 +17,11 @@ pub struct StoreArgs {
     /// The data directory holding the collections.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Where collections live: a directory (the embedded store) or a PostgreSQL + pgvector server,
+    /// `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require&pool_size=N]`.
+    /// Default: `$EMBER_STORE`, else the embedded store in the data directory.
+    #[arg(long, conflicts_with = "data_dir")]
+    pub store: Option<String>,
 }
 
 impl StoreArgs {
@@ -31,9 +38,38 @@ impl StoreArgs {
         base.join("ember")
     }
 
+    /// The embedded store only (for commands that need its own API); collection commands use
+    /// [`open_any`](Self::open_any).
+    #[allow(dead_code)]
     pub fn open(&self) -> anyhow::Result<Store> {
+        if self.store.is_some() || (self.data_dir.is_none() && std::env::var_os("EMBER_STORE").is_some()) {
+            bail!("this command works on the embedded store only; give --data-dir (not --store / $EMBER_STORE)");
+        }
         let dir = self.dir();
         Store::open(&dir).with_context(|| format!("opening the data directory {}", dir.display()))
+    }
+
+    /// `--store`, else `$EMBER_STORE` (unless `--data-dir` is given), else the data directory.
+    pub fn location(&self) -> anyhow::Result<StoreLocation> {
+        let given = match (&self.store, &self.data_dir) {
+            (Some(s), _) => Some(s.clone()),
+            (None, None) => std::env::var("EMBER_STORE").ok().filter(|s| !s.is_empty()),
+            (None, Some(_)) => None,
+        };
+        match given {
+            Some(location) => Ok(StoreLocation::parse(&location)?),
+            None => Ok(StoreLocation::Embedded(self.dir())),
+        }
+    }
+
+    /// The store of any backend.
+    pub fn open_any(&self) -> anyhow::Result<Arc<dyn VectorStore>> {
+        let location = self.location()?;
+        let what = match &location {
+            StoreLocation::Embedded(dir) => format!("the data directory {}", dir.display()),
+            StoreLocation::Postgres(pg) => pg.redacted_url(),
+        };
+        open_store(&location, StoreOptions::default()).with_context(|| format!("opening {what}"))
     }
 }
 
@@ -51,11 +87,11 @@ pub fn stable_model_ref(model: &str) -> String {
 
 /// Load the model a collection was built with (or `given`, which must be the same one).
 pub fn collection_model(
-    collection: &Collection,
+    collection: &dyn VectorCollection,
     given: Option<&str>,
     revision: &str,
 ) -> anyhow::Result<SentenceEmbedder> {
-    let stored = collection.info().config.model_id.clone();
+    let stored = collection.config().model_id.clone();
     let model = given.map_or(stored, stable_model_ref);
     model_source::load(&ModelArgs { model, revision: revision.to_string() })
 }

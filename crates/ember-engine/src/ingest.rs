@@ -12,9 +12,10 @@ use ember_chunk::{ChunkConfig, Chunker, TextFormat, TokenCounter};
 use ember_core::{EmbedOptions, Embedder, OutputKinds};
 use ember_store::{
     Collection, CollectionConfig, Document, IndexKind, MultiVectorConfig, Precision, SparseFieldConfig, Store,
-    StoreError, TextIndexConfig,
+    StoreError, TextIndexConfig, VectorCollection, VectorStore,
 };
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 use crate::error::EngineError;
 use crate::search::role_options;
@@ -116,7 +117,7 @@ pub(crate) struct OutputPlan<'a> {
 /// Plan who embeds what. `want` says which outputs are needed; the sparse output comes from the
 /// dense model when it is the sparse field's model, else from `models.sparse`, which must be it.
 pub(crate) fn plan_outputs<'a>(
-    collection: &Collection,
+    collection: &dyn VectorCollection,
     models: Models<'a>,
     want: OutputKinds,
 ) -> Result<OutputPlan<'a>, EngineError> {
@@ -197,12 +198,42 @@ pub fn open_or_create(
     }
 }
 
-pub(crate) fn check_model(collection: &Collection, embedder: &dyn Embedder) -> Result<(), EngineError> {
-    let info = collection.info();
-    if info.config.model_id != embedder.model_id() {
+/// [`open_or_create`] on any backend (`ember_store::VectorStore`: the embedded store,
+/// PostgreSQL + pgvector, …).
+pub fn open_or_create_in(
+    store: &dyn VectorStore,
+    name: &str,
+    embedder: &dyn Embedder,
+    settings: CollectionSettings,
+) -> Result<Arc<dyn VectorCollection>, EngineError> {
+    match store.collection(name) {
+        Ok(c) => {
+            check_model(c.as_ref(), embedder)?;
+            Ok(c)
+        }
+        Err(StoreError::NotFound { .. }) => {
+            let config = CollectionConfig {
+                model_id: embedder.model_id().to_string(),
+                dimension: embedder.dimension(),
+                distance: ember_core::Similarity::Cosine,
+                precision: settings.precision,
+                index: settings.index,
+                text_index: settings.text_index.clone(),
+                sparse: settings.sparse.clone(),
+                multivector: settings.multivector,
+            };
+            Ok(store.create_collection(name, config)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn check_model(collection: &dyn VectorCollection, embedder: &dyn Embedder) -> Result<(), EngineError> {
+    let stored = &collection.config().model_id;
+    if stored != embedder.model_id() {
         return Err(EngineError::ModelMismatch {
-            collection: info.name.clone(),
-            stored: info.config.model_id.clone(),
+            collection: collection.name().to_string(),
+            stored: stored.clone(),
             given: embedder.model_id().to_string(),
         });
     }
@@ -225,9 +256,10 @@ struct Pending {
     metadata: Map<String, Value>,
 }
 
-/// Ingest `documents` into `collection`, chunked with the model's token counter.
+/// Ingest `documents` into `collection` (of any backend; a `&Collection` coerces), chunked with
+/// the model's token counter.
 pub fn ingest(
-    collection: &Collection,
+    collection: &dyn VectorCollection,
     embedder: &dyn Embedder,
     counter: &dyn TokenCounter,
     documents: &[SourceDocument],
@@ -241,7 +273,7 @@ pub fn ingest(
 /// the dense model when it is the field's model) and a multi-vector field (filled by the dense
 /// model in the same forward pass). A text index needs nothing: the store indexes the text.
 pub fn ingest_with(
-    collection: &Collection,
+    collection: &dyn VectorCollection,
     models: Models<'_>,
     counter: &dyn TokenCounter,
     documents: &[SourceDocument],
@@ -355,7 +387,7 @@ fn chunk_config(options: &IngestOptions, format: TextFormat) -> ChunkConfig {
 /// longer have (after the write, so a crash in between leaves extra chunks, never missing ones;
 /// the next run sees the mixed hashes and rewrites the document).
 fn flush(
-    collection: &Collection,
+    collection: &dyn VectorCollection,
     plan: &OutputPlan<'_>,
     options: &EmbedOptions,
     pending: &mut Vec<Pending>,

@@ -11,11 +11,12 @@ pub mod source;
 
 pub use error::EngineError;
 pub use ingest::{
-    ingest, ingest_with, open_or_create, CollectionSettings, IngestOptions, IngestProgress, IngestReport, Models,
+    ingest, ingest_with, open_or_create, open_or_create_in, CollectionSettings, IngestOptions, IngestProgress,
+    IngestReport, Models,
 };
 pub use retrieve::{
     embed_query, retrieve, retrieve_embedded, Explanation, ListPosition, Mode, QueryEmbedding, RerankStage,
     RetrievedHit, SearchRequest, SearchResponse, Source, DEFAULT_DEPTH,
 };
-pub use search::{role_options, search, search_with_effort};
+pub use search::{role_options, search, search_in, search_with_effort};
 pub use source::{read_sources, SourceDocument, SourceFormat, SourceScan, SourceWarning};

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use ember_core::{rank_by_score, EmbedOptions, OutputKinds, RerankOptions, Reranker, SparseVector, TokenVectors};
-use ember_store::{Collection, Filter, Hit};
+use ember_store::{Filter, Hit, VectorCollection};
 use serde::Serialize;
 
 use crate::error::EngineError;
@@ -183,7 +183,10 @@ pub struct SearchResponse {
 }
 
 /// The lists a request searches on `collection`.
-pub fn resolve_sources(collection: &Collection, request: &SearchRequest<'_>) -> Result<Vec<Source>, EngineError> {
+pub fn resolve_sources(
+    collection: &dyn VectorCollection,
+    request: &SearchRequest<'_>,
+) -> Result<Vec<Source>, EngineError> {
     let single = |s| Ok(vec![s]);
     match request.mode {
         Mode::Dense => single(Source::Dense),
@@ -226,14 +229,14 @@ pub fn resolve_sources(collection: &Collection, request: &SearchRequest<'_>) -> 
     }
 }
 
-fn invalid(collection: &Collection, reason: String) -> EngineError {
+fn invalid(collection: &dyn VectorCollection, reason: String) -> EngineError {
     EngineError::InvalidRequest { collection: collection.name().to_string(), reason }
 }
 
 /// Embed `query` for `sources`: one call to the dense model for every output it supplies, one to
 /// a separate sparse model. BM25 needs no model.
 pub fn embed_query(
-    collection: &Collection,
+    collection: &dyn VectorCollection,
     models: Models<'_>,
     sources: &[Source],
     query: &str,
@@ -262,7 +265,7 @@ pub fn embed_query(
 
 /// Search `collection` as `request` says, embedding the query with `models`.
 pub fn retrieve(
-    collection: &Collection,
+    collection: &dyn VectorCollection,
     models: Models<'_>,
     request: &SearchRequest<'_>,
 ) -> Result<SearchResponse, EngineError> {
@@ -273,7 +276,7 @@ pub fn retrieve(
 
 /// [`retrieve`] with the query already embedded (what each list needs of it).
 pub fn retrieve_embedded(
-    collection: &Collection,
+    collection: &dyn VectorCollection,
     request: &SearchRequest<'_>,
     query: &QueryEmbedding,
 ) -> Result<SearchResponse, EngineError> {
@@ -325,7 +328,7 @@ pub fn retrieve_embedded(
 
 /// Each source's ranked list, best first, `depth` long.
 fn search_lists(
-    collection: &Collection,
+    collection: &dyn VectorCollection,
     request: &SearchRequest<'_>,
     query: &QueryEmbedding,
     sources: &[Source],

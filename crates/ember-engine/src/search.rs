@@ -1,7 +1,7 @@
 //! Search: embed the query with the model's query prompt, then search the collection.
 
 use ember_core::{EmbedOptions, Embedder};
-use ember_store::{Collection, Filter, Hit};
+use ember_store::{Collection, Filter, Hit, VectorCollection};
 
 use crate::error::EngineError;
 use crate::ingest::check_model;
@@ -27,6 +27,22 @@ pub fn search(
 /// [`search`] with an approximate index's search effort (HNSW's `ef`).
 pub fn search_with_effort(
     collection: &Collection,
+    embedder: &dyn Embedder,
+    query: &str,
+    k: usize,
+    filter: Option<&Filter>,
+    effort: Option<usize>,
+) -> Result<Vec<Hit>, EngineError> {
+    check_model(collection, embedder)?;
+    let options = role_options(embedder, "query");
+    let embedded = embedder.embed(&[query], &options).map_err(EngineError::Embed)?;
+    let vector = embedded.vectors.into_iter().next().unwrap_or_default();
+    Ok(collection.search_with_effort(&vector, k, filter, effort)?)
+}
+
+/// [`search_with_effort`] on a collection of any backend (`ember_store::VectorCollection`).
+pub fn search_in(
+    collection: &dyn VectorCollection,
     embedder: &dyn Embedder,
     query: &str,
     k: usize,

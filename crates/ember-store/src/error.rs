@@ -62,6 +62,8 @@ pub enum StoreError {
     MissingField { collection: String, field: &'static str, hint: &'static str },
     #[error(transparent)]
     Filter(#[from] FilterError),
+    #[error(transparent)]
+    Backend(#[from] crate::vector_store::BackendError),
 }
 
 impl StoreError {

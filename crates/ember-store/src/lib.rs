@@ -41,9 +41,12 @@ pub mod filter;
 mod format;
 mod manifest;
 mod op;
+#[cfg(feature = "postgres")]
+mod pgvector;
 mod recovery;
 mod segment;
 mod store;
+mod vector_store;
 mod wal;
 
 pub use collection::{Collection, CollectionInfo};
@@ -56,7 +59,12 @@ pub use ember_index::sparse::{AnalyzerConfig, Bm25Params};
 pub use error::StoreError;
 pub use filter::{Filter, FilterError};
 pub use format::{FORMAT_VERSION, MAX_RECORD_BYTES};
+#[cfg(feature = "postgres")]
+pub use pgvector::PgVectorStore;
 pub use store::Store;
+pub use vector_store::{
+    open_store, BackendError, PgConnectOptions, SslMode, StoreLocation, VectorCollection, VectorStore,
+};
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ pub struct DeleteArgs {
 }
 
 pub fn run(args: DeleteArgs) -> anyhow::Result<()> {
-    let collection = args.store.open()?.collection(&args.collection)?;
+    let collection = args.store.open_any()?.collection(&args.collection)?;
     let ids: Vec<&str> = args.ids.iter().map(String::as_str).collect();
     let n = collection.delete(&ids)?;
     eprintln!("deleted {n} of {} ids from '{}'", ids.len(), args.collection);

@@ -18,7 +18,7 @@ pub struct GetArgs {
 }
 
 pub fn run(args: GetArgs) -> anyhow::Result<()> {
-    let collection = args.store.open()?.collection(&args.collection)?;
+    let collection = args.store.open_any()?.collection(&args.collection)?;
     let Some(doc) = collection.get(&args.id)? else {
         bail!("no document '{}' in collection '{}'", args.id, args.collection);
     };

@@ -9,7 +9,7 @@ use clap::Args;
 use ember_chunk::TokenCounter;
 use ember_core::Embedder;
 use ember_engine::{
-    ingest_with, open_or_create, read_sources, CollectionSettings, IngestOptions, IngestProgress, Models, SourceScan,
+    ingest_with, open_or_create_in, read_sources, CollectionSettings, IngestOptions, IngestProgress, Models, SourceScan,
 };
 use ember_models::TokenCount;
 use ember_store::{AnalyzerConfig, Bm25Params, IndexKind, Precision, SparseFieldConfig, TextIndexConfig};
@@ -54,9 +54,10 @@ pub struct IngestArgs {
     #[arg(long, value_enum, default_value_t = PrecisionArg::Float32)]
     pub precision: PrecisionArg,
     /// BM25 text index of a new collection: `english` (Porter stemming, English stopwords),
-    /// `plain` (lowercased words), `chinese` (jieba) or `none`.
-    #[arg(long, value_enum, default_value_t = TextIndexArg::English)]
-    pub text_index: TextIndexArg,
+    /// `plain` (lowercased words), `chinese` (jieba) or `none`. Default: `english` in the
+    /// embedded store, `none` on external stores (which keep no text index yet).
+    #[arg(long, value_enum)]
+    pub text_index: Option<TextIndexArg>,
     /// BM25 term-frequency saturation of a new text index.
     #[arg(long, default_value_t = 1.2)]
     pub k1: f32,
@@ -83,8 +84,9 @@ pub enum TextIndexArg {
 }
 
 impl IngestArgs {
-    fn text_index(&self) -> Option<TextIndexConfig> {
-        let analyzer = match self.text_index {
+    fn text_index(&self, embedded: bool) -> Option<TextIndexConfig> {
+        let default = if embedded { TextIndexArg::English } else { TextIndexArg::None };
+        let analyzer = match self.text_index.unwrap_or(default) {
             TextIndexArg::English => AnalyzerConfig::english(),
             TextIndexArg::Plain => AnalyzerConfig::plain(),
             TextIndexArg::Chinese => AnalyzerConfig::chinese(),
@@ -121,8 +123,8 @@ impl TokenCounter for ModelTokens {
 }
 
 pub fn run(args: IngestArgs) -> anyhow::Result<()> {
-    let store = args.store.open()?;
-    let existing = store.collection(&args.collection).ok().map(|c| c.info().config.model_id.clone());
+    let store = args.store.open_any()?;
+    let existing = store.collection(&args.collection).ok().map(|c| c.config().model_id.clone());
     let model_ref = match (&args.model, existing) {
         (Some(m), _) => stable_model_ref(m),
         (None, Some(stored)) => stored,
@@ -150,7 +152,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             PrecisionArg::Int8 => Precision::Int8,
             PrecisionArg::Binary => Precision::Binary,
         },
-        text_index: args.text_index(),
+        text_index: args.text_index(store.backend() == "embedded"),
         sparse: args.sparse_model.as_deref().map(|m| SparseFieldConfig { model_id: stable_model_ref(m) }),
         multivector: None,
     };
@@ -175,7 +177,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let collection = open_or_create(&store, &args.collection, &model, settings)?;
+    let collection = open_or_create_in(store.as_ref(), &args.collection, &model, settings)?;
     let models = Models { dense: Some(&model), sparse: sparse_model.as_ref().map(|m| m as &dyn Embedder) };
     let counter = ModelTokens(model.token_count()?);
     // [CLS] and [SEP] (or <s> and </s>) take two of the model's positions.
@@ -200,14 +202,14 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             ));
         }
     };
-    let report = ingest_with(&collection, models, &counter, &scan.documents, &options, &mut on_progress)?;
+    let report = ingest_with(collection.as_ref(), models, &counter, &scan.documents, &options, &mut on_progress)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     for id in &report.duplicate_ids {
         eprintln!("warning: document id '{id}' appears more than once; only the first was ingested");
     }
-    let info = collection.info();
+    let info = collection.info()?;
     if args.json {
         let json = serde_json::json!({
             "collection": info.name,

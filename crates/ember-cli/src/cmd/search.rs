@@ -6,7 +6,7 @@ use clap::Args;
 use ember_core::{Embedder, Reranker};
 use ember_engine::{retrieve, Explanation, Mode, Models, RerankStage, RetrievedHit, SearchRequest, Source};
 use ember_models::SentenceEmbedder;
-use ember_store::{Collection, Filter};
+use ember_store::{Filter, VectorCollection};
 use serde_json::{json, Value};
 
 use crate::model_source::{self, ModelArgs};
@@ -58,7 +58,7 @@ struct Loaded {
     sparse: Option<SentenceEmbedder>,
 }
 
-fn load_models(args: &SearchArgs, collection: &Collection, retrieval: &Retrieval) -> anyhow::Result<Loaded> {
+fn load_models(args: &SearchArgs, collection: &dyn VectorCollection, retrieval: &Retrieval) -> anyhow::Result<Loaded> {
     let needs_dense = match retrieval.mode {
         Mode::Bm25 => false,
         Mode::Hybrid => retrieval.sources.is_empty() || retrieval.sources.iter().any(|&s| s != Source::Bm25),
@@ -83,13 +83,13 @@ fn load_models(args: &SearchArgs, collection: &Collection, retrieval: &Retrieval
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let retrieval = args.retrieval.parse()?;
     let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
-    let store = args.store.open()?;
+    let store = args.store.open_any()?;
     let collection = store.collection(&args.collection)?;
     if retrieval.mode == Mode::Bm25 && collection.config().text_index.is_none() {
         // Say so before loading anything.
         collection.search_text(&args.query, 1, None)?;
     }
-    let loaded = load_models(&args, &collection, &retrieval)?;
+    let loaded = load_models(&args, collection.as_ref(), &retrieval)?;
     // The single call site of the reranker loader (see rerank_source.rs).
     let reranker: Option<Box<dyn Reranker>> =
         args.rerank.as_deref().map(|m| rerank_source::load(m, &args.revision)).transpose()?;
@@ -110,7 +110,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         rerank: reranker.as_deref().map(|reranker| RerankStage { reranker, top_n: args.rerank_top }),
         explain: args.explain,
     };
-    let response = retrieve(&collection, models, &request)?;
+    let response = retrieve(collection.as_ref(), models, &request)?;
     for (rank, hit) in response.hits.iter().enumerate() {
         if args.json {
             println!("{}", hit_json(rank + 1, hit));

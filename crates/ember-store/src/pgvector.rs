@@ -1,0 +1,805 @@
+//! `PgVectorStore`: collections in PostgreSQL with the pgvector extension (feature `postgres`).
+//!
+//! Layout (format 1): a catalog table `ember_collections (name, table_name, config jsonb, format)`
+//! and one table per collection, `ember_c_<n> (id text COLLATE "C" PRIMARY KEY, text text,
+//! metadata jsonb, embedding vector(<dimension>))`. Vectors are stored as `vector` (`f32`), so a
+//! document reads back exactly as written. A collection configured with `IndexKind::Hnsw` gets an
+//! HNSW index (`vector_<distance>_ops`, or over `embedding::halfvec` at `float16` precision);
+//! a flat one has none, so PostgreSQL scans exactly.
+//!
+//! Searches order by pgvector's distance (`<=>` cosine, `<#>` negative inner product, `<->` L2,
+//! `<+>` L1), fetch a few more candidates than asked, and rescore them with ember's own
+//! `FlatIndex`, so scores are exactly the embedded store's (`ember_core::Similarity`, higher is
+//! better) and an exact search ranks as the embedded store's does. HNSW searches use pgvector
+//! 0.8's iterative scans (`hnsw.iterative_scan = relaxed_order`) so filters still fill `k`, and
+//! fall back to an exact scan when the index still returns fewer rows than asked.
+//!
+//! Filters are the embedded store's language, translated by [`Filter::to_sql`] with every value
+//! bound as a parameter. Upserts are one transaction per batch (`INSERT … ON CONFLICT (id) DO
+//! UPDATE`), so an interrupted batch leaves nothing behind. Operations that are safe to repeat
+//! (reads, upserts) are retried with backoff when the connection fails; deletes and DDL are
+//! retried only when they never reached the server. Errors name the server's URL (without its
+//! password) and the operation.
+
+mod pool;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ember_core::Similarity;
+use ember_index::{DenseIndex, FlatIndex};
+use postgres::types::ToSql;
+use postgres::{Client, Row};
+use serde_json::{Map, Value};
+
+use self::pool::{GetError, Pool, Tls};
+use crate::collection::CollectionInfo;
+use crate::config::{validate_name, CollectionConfig, IndexKind, Precision};
+use crate::document::{Document, Hit};
+use crate::error::StoreError;
+use crate::filter::sql::SqlParam;
+use crate::filter::Filter;
+use crate::vector_store::{BackendError, PgConnectOptions, SslMode, VectorCollection, VectorStore};
+
+/// The layout version written in the catalog; a collection of another version is refused.
+const FORMAT: i32 = 1;
+/// pgvector's limits: `vector` columns, and HNSW indexes over `vector` / `halfvec`.
+const MAX_DIMENSION: usize = 16_000;
+const MAX_HNSW_DIMENSION: usize = 2_000;
+const MAX_HNSW_HALF_DIMENSION: usize = 4_000;
+/// pgvector's largest `hnsw.ef_search`.
+const MAX_EF_SEARCH: usize = 1_000;
+/// The embedded HNSW's default `ef`.
+const DEFAULT_EF_SEARCH: usize = 64;
+/// Rows per INSERT statement within an upsert's transaction.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// Collections in a PostgreSQL database with pgvector. Cheap to clone; handles share one pool.
+#[derive(Debug, Clone)]
+pub struct PgVectorStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    pool: Pool,
+    /// For messages: the URL without its password.
+    url: String,
+    retries: u32,
+    /// pgvector ≥ 0.8 (iterative index scans).
+    iterative_scans: bool,
+    /// The schema holding ember's tables (the connection's `current_schema()` when it connected),
+    /// as a quoted identifier. Every table name is qualified with it, so a dropped table is an
+    /// error rather than a same-named table further down the `search_path`.
+    schema: String,
+}
+
+impl Shared {
+    fn catalog(&self) -> String {
+        format!("{}.ember_collections", self.schema)
+    }
+
+    fn qualified(&self, table: &str) -> String {
+        format!("{}.{table}", self.schema)
+    }
+}
+
+/// `name` as a quoted SQL identifier.
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A failure inside one attempt of an operation.
+enum Failure {
+    Pg(postgres::Error),
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(e: postgres::Error) -> Self {
+        Failure::Pg(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Safe to run again after any connection failure (reads; upserts, whose transaction either
+    /// committed whole or not at all, and whose repetition changes nothing).
+    Idempotent,
+    /// Retried only when the server was never reached (a connection that could not be opened, or
+    /// a pooled one found dead before the operation was sent).
+    BeforeSending,
+}
+
+/// Whether the connection (not the statement) failed: the server is gone, restarting or
+/// terminated this session.
+fn is_connection_error(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        let code = code.code();
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+fn db_error(url: &str, operation: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    BackendError::Database { url: url.to_string(), operation: operation.to_string(), source: Box::new(e) }.into()
+}
+
+impl Shared {
+    /// Run `f` on a pooled connection, retrying connection failures as `retry` allows, with
+    /// exponential backoff (50 ms, 100 ms, … up to 2 s).
+    fn run<T>(
+        &self,
+        operation: &str,
+        retry: Retry,
+        mut f: impl FnMut(&mut Client) -> Result<T, Failure>,
+    ) -> Result<T, StoreError> {
+        let mut attempt: u32 = 0;
+        let mut dead_pooled = 0;
+        let unavailable = |attempts: u32, source: Box<dyn std::error::Error + Send + Sync>| -> StoreError {
+            BackendError::Unavailable { url: self.url.clone(), operation: operation.to_string(), attempts, source }
+                .into()
+        };
+        loop {
+            attempt += 1;
+            let may_retry = attempt <= self.retries;
+            let backoff = Duration::from_millis(50u64 << (attempt - 1).min(5)).min(Duration::from_secs(2));
+            let mut conn = match self.pool.get() {
+                Ok(conn) => conn,
+                Err(GetError::Connect(e)) if is_connection_error(&e) || e.as_db_error().is_none() => {
+                    if may_retry {
+                        std::thread::sleep(backoff);
+                        continue;
+                    }
+                    return Err(unavailable(attempt, Box::new(e)));
+                }
+                Err(GetError::Connect(e)) => return Err(db_error(&self.url, operation, e)),
+                Err(GetError::Timeout(wait)) => {
+                    return Err(unavailable(
+                        attempt,
+                        format!("no pooled connection became free within {} s", wait.as_secs()).into(),
+                    ))
+                }
+            };
+            if retry == Retry::BeforeSending && conn.reused && conn.client().is_valid(Duration::from_secs(5)).is_err() {
+                // Dead since its last use (the server restarted, or ended the session): nothing
+                // was sent, so this does not count as a try.
+                conn.discard();
+                self.pool.clear_idle();
+                attempt -= 1;
+                dead_pooled += 1;
+                if dead_pooled > 3 {
+                    return Err(unavailable(attempt.max(1), "pooled connections keep dying".into()));
+                }
+                continue;
+            }
+            match f(conn.client()) {
+                Ok(v) => return Ok(v),
+                Err(Failure::Store(e)) => return Err(e),
+                Err(Failure::Pg(e)) if is_connection_error(&e) => {
+                    conn.discard();
+                    self.pool.clear_idle();
+                    if retry == Retry::Idempotent && may_retry {
+                        std::thread::sleep(backoff);
+                        continue;
+                    }
+                    return Err(unavailable(attempt, Box::new(e)));
+                }
+                Err(Failure::Pg(e)) => return Err(db_error(&self.url, operation, e)),
+            }
+        }
+    }
+}
+
+impl PgVectorStore {
+    /// Connect to the server and make sure ember's catalog is there (creating it, and the
+    /// `vector` extension, when missing).
+    pub fn connect(options: &PgConnectOptions) -> Result<PgVectorStore, StoreError> {
+        let url = options.redacted_url();
+        let mut config: postgres::Config = options
+            .url
+            .parse()
+            .map_err(|e| BackendError::InvalidLocation { location: url.clone(), reason: format!("{e}") })?;
+        config.ssl_mode(match options.ssl_mode {
+            SslMode::Disable => postgres::config::SslMode::Disable,
+            SslMode::Prefer => postgres::config::SslMode::Prefer,
+            SslMode::Require => postgres::config::SslMode::Require,
+        });
+        config.connect_timeout(Duration::from_secs(options.connect_timeout_s));
+        config.keepalives(true);
+        if config.get_application_name().is_none() {
+            config.application_name("ember");
+        }
+        let wait = Duration::from_secs(options.connect_timeout_s.saturating_mul(3));
+        let pool = Pool::new(config, Tls::for_mode(options.ssl_mode), options.pool_size, wait);
+        let mut shared = Shared { pool, url, retries: options.retries, iterative_scans: false, schema: String::new() };
+        let version: Option<String> = shared.run("connect", Retry::Idempotent, |client| {
+            let installed = client.query_opt("SELECT extversion FROM pg_extension WHERE extname = 'vector'", &[])?;
+            Ok(installed.map(|row| row.get(0)))
+        })?;
+        let version = match version {
+            Some(v) => v,
+            None => shared
+                .run("create extension vector", Retry::BeforeSending, |client| {
+                    client.batch_execute("CREATE EXTENSION IF NOT EXISTS vector")?;
+                    Ok(client.query_one("SELECT extversion FROM pg_extension WHERE extname = 'vector'", &[])?.get(0))
+                })
+                .map_err(|e| match e {
+                    StoreError::Backend(BackendError::Database { url, source, .. }) => {
+                        StoreError::Backend(BackendError::Database {
+                            url,
+                            operation: "CREATE EXTENSION vector (pgvector is not installed in this database; \
+                                        install it, or have a superuser run CREATE EXTENSION vector)"
+                                .into(),
+                            source,
+                        })
+                    }
+                    e => e,
+                })?,
+        };
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        if (major, minor) < (0, 7) {
+            return Err(BackendError::SchemaMismatch {
+                url: shared.url.clone(),
+                collection: "*".into(),
+                reason: format!("pgvector {version} is too old (ember needs 0.7 or later)"),
+            }
+            .into());
+        }
+        shared.iterative_scans = (major, minor) >= (0, 8);
+        let schema: Option<String> = shared
+            .run("connect", Retry::Idempotent, |client| Ok(client.query_one("SELECT current_schema()", &[])?.get(0)))?;
+        let Some(schema) = schema else {
+            return Err(BackendError::SchemaMismatch {
+                url: shared.url.clone(),
+                collection: "*".into(),
+                reason: "no schema of the search_path exists (current_schema() is NULL); create one or set \
+                         options=-c search_path=… in the URL"
+                    .into(),
+            }
+            .into());
+        };
+        shared.schema = quote_identifier(&schema);
+        let catalog = shared.catalog();
+        let sequence = shared.qualified("ember_collection_ids");
+        shared.run("create the catalog", Retry::Idempotent, |client| {
+            let mut tx = client.transaction()?;
+            tx.batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock(hashtext('ember_collections'));
+                 CREATE TABLE IF NOT EXISTS {catalog} (
+                     name text COLLATE \"C\" PRIMARY KEY,
+                     table_name text NOT NULL UNIQUE,
+                     config jsonb NOT NULL,
+                     format integer NOT NULL,
+                     created_at timestamptz NOT NULL DEFAULT now());
+                 CREATE SEQUENCE IF NOT EXISTS {sequence};"
+            ))?;
+            tx.commit()?;
+            Ok(())
+        })?;
+        Ok(PgVectorStore { shared: Arc::new(shared) })
+    }
+
+    fn open(&self, name: &str, table: String, config: Value, format: i32) -> Result<PgVectorCollection, StoreError> {
+        let mismatch = |reason: String| -> StoreError {
+            BackendError::SchemaMismatch { url: self.shared.url.clone(), collection: name.to_string(), reason }.into()
+        };
+        if format != FORMAT {
+            return Err(mismatch(format!("its catalog entry has format {format}; this build reads format {FORMAT}")));
+        }
+        let config: CollectionConfig =
+            serde_json::from_value(config).map_err(|e| mismatch(format!("its catalog config does not parse: {e}")))?;
+        let qualified = self.shared.qualified(&table);
+        let columns: Vec<(String, String)> = self.shared.run("open collection", Retry::Idempotent, |client| {
+            let rows = client.query(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+                &[&qualified],
+            )?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })?;
+        if columns.is_empty() {
+            return Err(mismatch(format!("its table {table} is missing")));
+        }
+        let want = [
+            ("id", "text".to_string()),
+            ("text", "text".to_string()),
+            ("metadata", "jsonb".to_string()),
+            ("embedding", format!("vector({})", config.dimension)),
+        ];
+        for (column, ty) in want {
+            match columns.iter().find(|(c, _)| c == column) {
+                Some((_, found)) if *found == ty => {}
+                Some((_, found)) => {
+                    return Err(mismatch(format!("column {table}.{column} is {found}, expected {ty}")));
+                }
+                None => return Err(mismatch(format!("column {table}.{column} ({ty}) is missing"))),
+            }
+        }
+        Ok(PgVectorCollection { shared: Arc::clone(&self.shared), name: name.to_string(), table: qualified, config })
+    }
+}
+
+/// The SQL of one similarity: pgvector's distance operator and HNSW operator class suffix.
+fn operator(similarity: Similarity) -> (&'static str, &'static str) {
+    match similarity {
+        Similarity::Cosine => ("<=>", "cosine"),
+        Similarity::Dot => ("<#>", "ip"),
+        Similarity::Euclidean => ("<->", "l2"),
+        Similarity::Manhattan => ("<+>", "l1"),
+    }
+}
+
+/// Whether the collection's HNSW index is over `halfvec` (float16 precision).
+fn half_index(config: &CollectionConfig) -> bool {
+    matches!(config.index, IndexKind::Hnsw { .. }) && config.precision == Precision::Float16
+}
+
+fn check_pg_config(config: &CollectionConfig) -> Result<(), StoreError> {
+    let invalid = |reason: String| StoreError::InvalidConfig { reason };
+    let unsupported = [
+        (config.text_index.is_some(), "a BM25 text index (create the collection with `--text-index none`)"),
+        (config.sparse.is_some(), "a learned sparse field"),
+        (config.multivector.is_some(), "a multi-vector field"),
+    ];
+    if let Some((_, what)) = unsupported.iter().find(|(has, _)| *has) {
+        return Err(invalid(format!("the postgres backend does not store {what} yet")));
+    }
+    if config.dimension > MAX_DIMENSION {
+        return Err(invalid(format!(
+            "pgvector stores vectors of at most {MAX_DIMENSION} dimensions (got {})",
+            config.dimension
+        )));
+    }
+    if let IndexKind::Hnsw { .. } = config.index {
+        let limit = if half_index(config) { MAX_HNSW_HALF_DIMENSION } else { MAX_HNSW_DIMENSION };
+        if config.dimension > limit {
+            return Err(invalid(format!(
+                "pgvector's HNSW index takes at most {MAX_HNSW_DIMENSION} dimensions ({MAX_HNSW_HALF_DIMENSION} at \
+                 float16 precision), got {}; use a flat index or float16 precision",
+                config.dimension
+            )));
+        }
+        if let IndexKind::Hnsw { m, ef_construction } = config.index {
+            if !(2..=100).contains(&m) || ef_construction < 2 * m || ef_construction > 1000 {
+                return Err(invalid(format!(
+                    "pgvector's HNSW needs 2 <= m <= 100 and 2·m <= ef_construction <= 1000 (got m={m}, \
+                     ef_construction={ef_construction})"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl VectorStore for PgVectorStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn location(&self) -> String {
+        self.shared.url.clone()
+    }
+
+    fn create_collection(&self, name: &str, config: CollectionConfig) -> Result<Arc<dyn VectorCollection>, StoreError> {
+        validate_name(name)?;
+        config.validate()?;
+        check_pg_config(&config)?;
+        let config_json =
+            serde_json::to_value(&config).map_err(|e| StoreError::InvalidConfig { reason: e.to_string() })?;
+        let catalog = self.shared.catalog();
+        let sequence = self.shared.qualified("ember_collection_ids");
+        let table = self.shared.run("create collection", Retry::BeforeSending, |client| {
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext('ember_collections'))", &[])?;
+            if tx.query_opt(&format!("SELECT 1 FROM {catalog} WHERE name = $1"), &[&name])?.is_some() {
+                return Err(StoreError::AlreadyExists { name: name.to_string() }.into());
+            }
+            let id: i64 = tx.query_one("SELECT nextval($1::text::regclass)", &[&sequence])?.get(0);
+            // Identifiers come from the schema, the sequence and numbers in the config, never
+            // from user text.
+            let bare = format!("ember_c_{id}");
+            let table = self.shared.qualified(&bare);
+            let dim = config.dimension;
+            tx.batch_execute(&format!(
+                "CREATE TABLE {table} (id text COLLATE \"C\" PRIMARY KEY, text text NOT NULL, \
+                 metadata jsonb NOT NULL, embedding vector({dim}) NOT NULL)"
+            ))?;
+            if let IndexKind::Hnsw { m, ef_construction } = config.index {
+                let (_, ops) = operator(config.distance);
+                let (column, opclass) = if half_index(&config) {
+                    (format!("(embedding::halfvec({dim}))"), format!("halfvec_{ops}_ops"))
+                } else {
+                    ("embedding".to_string(), format!("vector_{ops}_ops"))
+                };
+                tx.batch_execute(&format!(
+                    "CREATE INDEX {bare}_hnsw ON {table} USING hnsw ({column} {opclass}) \
+                     WITH (m = {m}, ef_construction = {ef_construction})"
+                ))?;
+            }
+            tx.execute(
+                &format!("INSERT INTO {catalog} (name, table_name, config, format) VALUES ($1, $2, $3, $4)"),
+                &[&name, &bare, &config_json, &FORMAT],
+            )?;
+            tx.commit()?;
+            Ok(table)
+        })?;
+        Ok(Arc::new(PgVectorCollection { shared: Arc::clone(&self.shared), name: name.to_string(), table, config }))
+    }
+
+    fn collection(&self, name: &str) -> Result<Arc<dyn VectorCollection>, StoreError> {
+        validate_name(name)?;
+        let sql = format!("SELECT table_name, config, format FROM {} WHERE name = $1", self.shared.catalog());
+        let row =
+            self.shared.run("open collection", Retry::Idempotent, |client| Ok(client.query_opt(&sql, &[&name])?))?;
+        match row {
+            Some(row) => Ok(Arc::new(self.open(name, row.get(0), row.get(1), row.get(2))?)),
+            None => Err(StoreError::NotFound { name: name.to_string(), available: self.names()? }),
+        }
+    }
+
+    fn drop_collection(&self, name: &str) -> Result<(), StoreError> {
+        validate_name(name)?;
+        let catalog = self.shared.catalog();
+        let found = self.shared.run("drop collection", Retry::BeforeSending, |client| {
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext('ember_collections'))", &[])?;
+            let Some(row) = tx.query_opt(&format!("SELECT table_name FROM {catalog} WHERE name = $1"), &[&name])?
+            else {
+                return Ok(false);
+            };
+            let table: String = row.get(0);
+            if !table.starts_with("ember_c_") || !table[8..].bytes().all(|b| b.is_ascii_digit()) {
+                return Err(StoreError::Backend(BackendError::SchemaMismatch {
+                    url: self.shared.url.clone(),
+                    collection: name.to_string(),
+                    reason: format!("its catalog names the table {table:?}, which ember did not create"),
+                })
+                .into());
+            }
+            tx.batch_execute(&format!("DROP TABLE IF EXISTS {}", self.shared.qualified(&table)))?;
+            tx.execute(&format!("DELETE FROM {catalog} WHERE name = $1"), &[&name])?;
+            tx.commit()?;
+            Ok(true)
+        })?;
+        if found {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound { name: name.to_string(), available: self.names()? })
+        }
+    }
+
+    fn names(&self) -> Result<Vec<String>, StoreError> {
+        self.shared.run("list collections", Retry::Idempotent, |client| {
+            let rows = client.query(&format!("SELECT name FROM {} ORDER BY name", self.shared.catalog()), &[])?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+}
+
+/// One collection in PostgreSQL; see the module documentation.
+#[derive(Debug)]
+pub struct PgVectorCollection {
+    shared: Arc<Shared>,
+    name: String,
+    /// `"<schema>".ember_c_<n>`: made by this module from the schema and a sequence number, safe
+    /// to write into SQL.
+    table: String,
+    config: CollectionConfig,
+}
+
+/// Bind a translated filter's parameters.
+fn filter_params(params: &[SqlParam]) -> Vec<Box<dyn ToSql + Sync>> {
+    params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync> {
+            match p {
+                SqlParam::Text(s) => Box::new(s.clone()),
+                SqlParam::TextArray(a) => Box::new(a.clone()),
+                SqlParam::Float(f) => Box::new(*f),
+                SqlParam::Bool(b) => Box::new(*b),
+            }
+        })
+        .collect()
+}
+
+fn row_document(row: &Row) -> Result<Document, Failure> {
+    let metadata: Value = row.try_get(2)?;
+    let vector: pgvector::Vector = row.try_get(3)?;
+    Ok(Document {
+        id: row.try_get(0)?,
+        text: row.try_get(1)?,
+        vector: vector.to_vec(),
+        metadata: match metadata {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+        ..Document::default()
+    })
+}
+
+/// PostgreSQL text cannot hold NUL; find one in a document.
+fn nul_in(doc: &Document) -> Option<&'static str> {
+    fn in_value(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(a) => a.iter().any(in_value),
+            Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || in_value(v)),
+            _ => false,
+        }
+    }
+    if doc.id.contains('\0') {
+        Some("the id")
+    } else if doc.text.contains('\0') {
+        Some("the text")
+    } else if doc.metadata.iter().any(|(k, v)| k.contains('\0') || in_value(v)) {
+        Some("the metadata")
+    } else {
+        None
+    }
+}
+
+impl PgVectorCollection {
+    /// Map "the table is gone" to [`StoreError::Dropped`].
+    fn dropped_or(&self, e: StoreError) -> StoreError {
+        if let StoreError::Backend(BackendError::Database { source, .. }) = &e {
+            if let Some(pg) = source.downcast_ref::<postgres::Error>() {
+                if pg.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) {
+                    return StoreError::Dropped { name: self.name.clone() };
+                }
+            }
+        }
+        e
+    }
+
+    fn run<T>(
+        &self,
+        operation: &str,
+        retry: Retry,
+        f: impl FnMut(&mut Client) -> Result<T, Failure>,
+    ) -> Result<T, StoreError> {
+        let operation = format!("{operation} (collection '{}')", self.name);
+        self.shared.run(&operation, retry, f).map_err(|e| self.dropped_or(e))
+    }
+
+    fn check_query(&self, query: &[f32]) -> Result<(), StoreError> {
+        if query.len() != self.config.dimension {
+            return Err(StoreError::DimensionMismatch {
+                collection: self.name.clone(),
+                expected: self.config.dimension,
+                got: query.len(),
+            });
+        }
+        if let Some(i) = query.iter().position(|x| !x.is_finite()) {
+            return Err(StoreError::InvalidQuery {
+                collection: self.name.clone(),
+                reason: format!("query[{i}] is {}", query[i]),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl VectorCollection for PgVectorCollection {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn config(&self) -> &CollectionConfig {
+        &self.config
+    }
+
+    fn upsert(&self, docs: Vec<Document>) -> Result<(), StoreError> {
+        let invalid = |id: &str, reason: String| StoreError::InvalidDocument {
+            collection: self.name.clone(),
+            id: id.to_string(),
+            reason,
+        };
+        for doc in &docs {
+            if doc.id.is_empty() {
+                return Err(invalid(&doc.id, "the id is empty".into()));
+            }
+            if doc.vector.len() != self.config.dimension {
+                return Err(StoreError::DimensionMismatch {
+                    collection: self.name.clone(),
+                    expected: self.config.dimension,
+                    got: doc.vector.len(),
+                });
+            }
+            if let Some(i) = doc.vector.iter().position(|x| !x.is_finite()) {
+                return Err(invalid(&doc.id, format!("vector[{i}] is {}", doc.vector[i])));
+            }
+            if !doc.sparse.is_empty() || !doc.multivector.is_empty() {
+                return Err(invalid(
+                    &doc.id,
+                    "the postgres backend stores no sparse or token vectors yet (the collection has no such field)"
+                        .into(),
+                ));
+            }
+            if let Some(what) = nul_in(doc) {
+                return Err(invalid(&doc.id, format!("{what} holds a NUL character, which PostgreSQL cannot store")));
+            }
+        }
+        if docs.is_empty() {
+            return Ok(());
+        }
+        // The last document with an id wins, as in the embedded store (and ON CONFLICT refuses
+        // to update one row twice in a statement).
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(docs.len());
+        for (i, d) in docs.iter().enumerate() {
+            last.insert(d.id.as_str(), i);
+        }
+        let kept: Vec<&Document> =
+            docs.iter().enumerate().filter(|(i, d)| last[d.id.as_str()] == *i).map(|(_, d)| d).collect();
+        let sql = format!(
+            "INSERT INTO {t} (id, text, metadata, embedding) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::vector[]) \
+             ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, metadata = EXCLUDED.metadata, \
+             embedding = EXCLUDED.embedding",
+            t = self.table
+        );
+        self.run("upsert", Retry::Idempotent, |client| {
+            let mut tx = client.transaction()?;
+            let statement = tx.prepare(&sql)?;
+            for chunk in kept.chunks(ROWS_PER_STATEMENT) {
+                let ids: Vec<&str> = chunk.iter().map(|d| d.id.as_str()).collect();
+                let texts: Vec<&str> = chunk.iter().map(|d| d.text.as_str()).collect();
+                let metadata: Vec<Value> = chunk.iter().map(|d| Value::Object(d.metadata.clone())).collect();
+                let vectors: Vec<pgvector::Vector> =
+                    chunk.iter().map(|d| pgvector::Vector::from(d.vector.clone())).collect();
+                tx.execute(&statement, &[&ids, &texts, &metadata, &vectors])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn delete(&self, ids: &[&str]) -> Result<usize, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!("DELETE FROM {} WHERE id = ANY($1::text[])", self.table);
+        let ids: Vec<&str> = ids.iter().copied().filter(|id| !id.contains('\0')).collect();
+        self.run("delete", Retry::BeforeSending, |client| Ok(client.execute(&sql, &[&ids])? as usize))
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Document>, StoreError> {
+        if id.contains('\0') {
+            return Ok(None);
+        }
+        let sql = format!("SELECT id, text, metadata, embedding FROM {} WHERE id = $1", self.table);
+        self.run("get", Retry::Idempotent, |client| {
+            client.query_opt(&sql, &[&id])?.map(|row| row_document(&row)).transpose()
+        })
+    }
+
+    fn search_with_effort(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        effort: Option<usize>,
+    ) -> Result<Vec<Hit>, StoreError> {
+        self.check_query(query)?;
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        // A few more candidates than asked, rescored with ember's kernels: the order near the
+        // k-th hit then does not depend on pgvector's rounding.
+        let want = k.saturating_add(k.max(10));
+        let limit = i64::try_from(want).unwrap_or(i64::MAX);
+        let dim = self.config.dimension;
+        let (op, _) = operator(self.config.distance);
+        let (column, probe) = if half_index(&self.config) {
+            (format!("(embedding::halfvec({dim}))"), format!("$1::vector({dim})::halfvec({dim})"))
+        } else {
+            ("embedding".to_string(), "$1::vector".to_string())
+        };
+        let translated = filter.map(|f| f.to_sql("metadata", 3));
+        let where_clause = translated.as_ref().map_or(String::new(), |t| format!("WHERE {}", t.sql));
+        let sql = format!(
+            "SELECT id, text, metadata, embedding FROM {t} {where_clause} ORDER BY {column} {op} {probe} LIMIT $2",
+            t = self.table
+        );
+        let hnsw = matches!(self.config.index, IndexKind::Hnsw { .. });
+        let ef = effort.unwrap_or(DEFAULT_EF_SEARCH).max(want.min(MAX_EF_SEARCH)).clamp(1, MAX_EF_SEARCH);
+        let bound = translated.as_ref().map(|t| filter_params(&t.params)).unwrap_or_default();
+        let probe_vector = pgvector::Vector::from(query.to_vec());
+        let rows = self.run("search", Retry::Idempotent, |client| {
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&probe_vector, &limit];
+            params.extend(bound.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)));
+            if !hnsw {
+                return Ok(client.query(&sql, &params)?);
+            }
+            let mut tx = client.transaction()?;
+            tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {ef}"))?;
+            if self.shared.iterative_scans {
+                tx.batch_execute("SET LOCAL hnsw.iterative_scan = relaxed_order")?;
+            }
+            let mut rows = tx.query(&sql, &params)?;
+            if rows.len() < want {
+                // The graph gave up before enough rows passed the filter: scan exactly.
+                tx.batch_execute("SET LOCAL enable_indexscan = off")?;
+                rows = tx.query(&sql, &params)?;
+            }
+            tx.commit()?;
+            Ok(rows)
+        })?;
+        let mut docs = rows.iter().map(row_document).collect::<Result<Vec<_>, Failure>>().map_err(|e| match e {
+            Failure::Pg(e) => db_error(&self.shared.url, "search (reading rows)", e),
+            Failure::Store(e) => e,
+        })?;
+        // Ties break by id, as the candidates are inserted in id order.
+        docs.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut index = FlatIndex::new(dim, self.config.distance);
+        for (i, d) in docs.iter().enumerate() {
+            index.insert(i, &d.vector).map_err(|source| StoreError::Index { collection: self.name.clone(), source })?;
+        }
+        let scored = index
+            .search(query, k, None)
+            .map_err(|source| StoreError::Index { collection: self.name.clone(), source })?;
+        let mut docs: Vec<Option<Document>> = docs.into_iter().map(Some).collect();
+        Ok(scored
+            .into_iter()
+            .filter_map(|s| {
+                let document = docs.get_mut(s.id)?.take()?;
+                Some(Hit { id: document.id.clone(), score: s.score, document })
+            })
+            .collect())
+    }
+
+    fn scan(&self, filter: Option<&Filter>) -> Result<Vec<Document>, StoreError> {
+        let translated = filter.map(|f| f.to_sql("metadata", 1));
+        let where_clause = translated.as_ref().map_or(String::new(), |t| format!("WHERE {}", t.sql));
+        let sql = format!("SELECT id, text, metadata, embedding FROM {} {where_clause} ORDER BY id", self.table);
+        let bound = translated.as_ref().map(|t| filter_params(&t.params)).unwrap_or_default();
+        self.run("scan", Retry::Idempotent, |client| {
+            let params: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
+            client.query(&sql, &params)?.iter().map(row_document).collect()
+        })
+    }
+
+    fn count(&self) -> Result<usize, StoreError> {
+        let sql = format!("SELECT count(*) FROM {}", self.table);
+        self.run("count", Retry::Idempotent, |client| Ok(client.query_one(&sql, &[])?.get::<_, i64>(0) as usize))
+    }
+
+    fn info(&self) -> Result<CollectionInfo, StoreError> {
+        let sql = format!("SELECT count(*), pg_total_relation_size($1::text::regclass) FROM {}", self.table);
+        let (count, bytes) = self.run("info", Retry::Idempotent, |client| {
+            let row = client.query_one(&sql, &[&self.table])?;
+            Ok((row.get::<_, i64>(0), row.get::<_, i64>(1)))
+        })?;
+        Ok(CollectionInfo {
+            name: self.name.clone(),
+            config: self.config.clone(),
+            count: count as usize,
+            disk_bytes: bytes as u64,
+            segments: 0,
+            wal_bytes: 0,
+            maintenance_error: None,
+        })
+    }
+}

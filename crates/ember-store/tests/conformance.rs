@@ -1,0 +1,644 @@
+//! The conformance suite every `VectorStore` backend passes: the embedded store always, and
+//! PostgreSQL + pgvector when `EMBER_TEST_POSTGRES_URL` names a server (scripts/setup-postgres.sh
+//! starts one). Under `CI=true` a missing server is a failure, never a skip.
+//!
+//! Each test runs the same function on every backend and, where it can, compares a backend with
+//! the embedded store on the same data: filters document by document against
+//! `Filter::matches`, exact search hit for hit and score for score, HNSW by recall.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{doc, meta, vector};
+use ember_core::Similarity;
+use ember_store::{
+    BackendError, CollectionConfig, Document, Filter, IndexKind, Precision, Store, StoreError, VectorCollection,
+    VectorStore,
+};
+use serde_json::json;
+
+/// A backend under test; `_guard` keeps its data alive (a temporary directory or schema).
+struct Backend {
+    name: &'static str,
+    store: Arc<dyn VectorStore>,
+    _guard: Box<dyn std::any::Any>,
+}
+
+fn embedded() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    Backend { name: "embedded", store: Arc::new(store), _guard: Box::new(dir) }
+}
+
+/// Every backend this run can reach: the embedded store, plus PostgreSQL when configured.
+fn backends(test: &str) -> Vec<Backend> {
+    let mut all = vec![embedded()];
+    if let Some(pg) = postgres::backend(test) {
+        all.push(pg);
+    }
+    all
+}
+
+fn config(dimension: usize, distance: Similarity, index: IndexKind) -> CollectionConfig {
+    CollectionConfig {
+        precision: Precision::Float32,
+        index,
+        ..CollectionConfig::dense("test/model", dimension, distance)
+    }
+}
+
+fn ids(docs: &[Document]) -> Vec<String> {
+    docs.iter().map(|d| d.id.clone()).collect()
+}
+
+#[test]
+fn upsert_is_idempotent_and_the_last_write_wins() {
+    for b in backends("upsert") {
+        let c = b.store.create_collection("docs", config(4, Similarity::Cosine, IndexKind::Flat)).unwrap();
+        let batch = vec![doc("a", 1, 4, json!({"n": 1})), doc("b", 2, 4, json!({"n": 2}))];
+        c.upsert(batch.clone()).unwrap();
+        c.upsert(batch.clone()).unwrap();
+        assert_eq!(c.count().unwrap(), 2, "{}", b.name);
+        assert_eq!(c.get("a").unwrap().as_ref(), Some(&batch[0]), "{}: reads back exactly", b.name);
+        // Replace one, and within one batch the last document with an id wins.
+        let newer = doc("a", 7, 4, json!({"n": 10, "tags": ["x"]}));
+        let newest = doc("a", 8, 4, json!({"n": 11, "nested": {"k": null}}));
+        c.upsert(vec![newer, newest.clone(), doc("c", 3, 4, json!({}))]).unwrap();
+        assert_eq!(c.count().unwrap(), 3, "{}", b.name);
+        assert_eq!(c.get("a").unwrap(), Some(newest.clone()), "{}", b.name);
+        assert_eq!(ids(&c.scan(None).unwrap()), ["a", "b", "c"], "{}", b.name);
+        c.upsert(Vec::new()).unwrap();
+        assert_eq!(c.count().unwrap(), 3, "{}", b.name);
+        // A fresh handle sees the same.
+        let again = b.store.collection("docs").unwrap();
+        assert_eq!(again.get("a").unwrap(), Some(newest), "{}", b.name);
+        assert_eq!(again.config(), c.config(), "{}", b.name);
+        assert_eq!(again.info().unwrap().count, 3, "{}", b.name);
+    }
+}
+
+#[test]
+fn delete_counts_the_ids_that_existed() {
+    for b in backends("delete") {
+        let c = b.store.create_collection("docs", config(3, Similarity::Dot, IndexKind::Flat)).unwrap();
+        c.upsert((0..10).map(|i| doc(&format!("d{i}"), i, 3, json!({"i": i}))).collect()).unwrap();
+        assert_eq!(c.delete(&["d1", "d2", "missing", "d1"]).unwrap(), 2, "{}", b.name);
+        assert_eq!(c.delete(&["d1"]).unwrap(), 0, "{}", b.name);
+        assert_eq!(c.delete(&[]).unwrap(), 0, "{}", b.name);
+        assert_eq!(c.count().unwrap(), 8, "{}", b.name);
+        assert_eq!(c.get("d1").unwrap(), None, "{}", b.name);
+        let hits = c.search(&vector(1, 3), 10, None).unwrap();
+        assert_eq!(hits.len(), 8, "{}", b.name);
+        assert!(hits.iter().all(|h| h.id != "d1" && h.id != "d2"), "{}", b.name);
+        // Deleted ids can be written again.
+        c.upsert(vec![doc("d1", 1, 3, json!({}))]).unwrap();
+        assert_eq!(c.count().unwrap(), 9, "{}", b.name);
+    }
+}
+
+/// Metadata covering every rule of the filter language: nesting, dotted top-level keys, arrays,
+/// nulls, mixed types, integers and floats, non-ASCII strings, ISO dates.
+fn filter_corpus(dim: usize) -> Vec<Document> {
+    let metas = [
+        json!({"lang": "en", "year": 2021, "score": 0.5, "draft": false, "date": "2024-03-01", "tags": ["x", "y"]}),
+        json!({"lang": "de", "year": 2019, "score": 1.25, "draft": true, "date": "2023-12-31", "tags": []}),
+        json!({"lang": "en", "year": 2020.0, "meta": {"author": "Ann", "n": {"deep": 3}}, "tags": "x"}),
+        json!({"lang": "fr", "year": "2020", "meta": {"author": "Bob"}, "a.b": 1, "a": {"b": 2}}),
+        json!({"lang": null, "year": -5, "score": -0.0024, "meta": "flat", "tags": [1, "1", true, null]}),
+        json!({"lang": "é", "year": 1e3, "nums": [1, 2.5, 30], "date": "2024-01-01T00:00:00Z", "a": {"b": 1}}),
+        json!({"lang": "EN", "draft": "false", "mixed": [{"k": 1}, [1, 2], "k"], "meta": {"author": null}}),
+        json!({}),
+        json!({"lang": "en", "year": 2022, "tags": ["y"], "score": 3, "z": "a'b\"c"}),
+        json!({"year": 9007199254740993u64, "big": 1.5e300, "neg": -2.5e-3}),
+    ];
+    metas.iter().enumerate().map(|(i, m)| doc(&format!("f{i}"), i as u64 + 100, dim, m.clone())).collect()
+}
+
+const FILTERS: &[&str] = &[
+    r#"lang = "en""#,
+    r#"lang == 'EN'"#,
+    r#"lang != "en""#,
+    r#"lang = "é""#,
+    "lang = null",
+    "lang != null",
+    "exists lang",
+    "not exists lang",
+    "year = 2020",
+    "year >= 2020",
+    "year < 2020",
+    "year > 2020.5 and year <= 2022",
+    r#"year = "2020""#,
+    r#"year > "2000""#,
+    "score > 0.25 and score < 1e0",
+    "score >= -1",
+    "neg = -2.5e-3 and neg < -0.0024E0",
+    "draft = false",
+    "draft = true",
+    r#"draft = "false""#,
+    "draft < true",
+    r#"date >= "2024-01-01""#,
+    r#"date < "2024-01-01""#,
+    r#"tags = "x""#,
+    r#"tags != "x""#,
+    r#"tags in ["q", "y"]"#,
+    "tags = 1",
+    "tags = null",
+    "tags = true",
+    "tags in []",
+    "not tags in []",
+    "nums > 20",
+    "nums < 2",
+    r#"meta.author = "Ann""#,
+    "meta.author = null",
+    "exists meta.author",
+    "meta.n.deep >= 3",
+    "meta.n.deep.deeper = 3",
+    "a.b = 1",
+    "a.b = 2",
+    r#"mixed = "k""#,
+    "mixed = 1",
+    r#"z = "a'b\"c""#,
+    "year = 9007199254740992",
+    "big > 1e299",
+    r#"lang = "de" and year = 2019 or lang = "en""#,
+    r#"lang = "de" and (year = 2019 or lang = "en")"#,
+    r#"NOT (lang = "de" OR year > 2020) AND exists year"#,
+    r#"not lang in ["de", "fr", null]"#,
+    r#"lang in ["en", 1, true]"#,
+];
+
+#[test]
+fn filters_select_what_the_filter_language_says() {
+    let corpus = filter_corpus(4);
+    for b in backends("filters") {
+        let c = b.store.create_collection("docs", config(4, Similarity::Cosine, IndexKind::Flat)).unwrap();
+        c.upsert(corpus.clone()).unwrap();
+        for src in FILTERS {
+            let f = Filter::parse(src).unwrap();
+            let want: Vec<String> = corpus.iter().filter(|d| f.matches(&d.metadata)).map(|d| d.id.clone()).collect();
+            assert_eq!(ids(&c.scan(Some(&f)).unwrap()), want, "{}: scan {src}", b.name);
+            let mut found: Vec<String> =
+                c.search(&vector(5, 4), 100, Some(&f)).unwrap().into_iter().map(|h| h.id).collect();
+            found.sort();
+            assert_eq!(found, want, "{}: search {src}", b.name);
+        }
+    }
+}
+
+/// Seeded points around centres, like embeddings of topical text.
+fn clustered(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let centres: Vec<Vec<f32>> = (0..32).map(|i| vector(seed ^ (1000 + i), dim)).collect();
+    (0..n)
+        .map(|i| {
+            let noise = vector(seed.wrapping_mul(31).wrapping_add(i as u64), dim);
+            centres[i % 32].iter().zip(noise).map(|(c, e)| c + 0.4 * e).collect()
+        })
+        .collect()
+}
+
+fn load(c: &dyn VectorCollection, points: &[Vec<f32>]) {
+    let docs: Vec<Document> = points
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Document {
+            id: format!("p{i:05}"),
+            text: format!("point {i}"),
+            vector: v.clone(),
+            metadata: meta(json!({"i": i, "group": i % 7, "even": i % 2 == 0})),
+            ..Document::default()
+        })
+        .collect();
+    for batch in docs.chunks(700) {
+        c.upsert(batch.to_vec()).unwrap();
+    }
+}
+
+#[test]
+fn exact_search_equals_the_embedded_store_hit_for_hit() {
+    let dim = 24;
+    let points = clustered(1500, dim, 7);
+    let queries = clustered(30, dim, 99);
+    let filter = Filter::parse("group in [1, 3] and even = true").unwrap();
+    let reference = embedded();
+    for distance in [Similarity::Cosine, Similarity::Dot, Similarity::Euclidean, Similarity::Manhattan] {
+        let name = format!("{distance:?}").to_lowercase();
+        let oracle = reference.store.create_collection(&name, config(dim, distance, IndexKind::Flat)).unwrap();
+        load(oracle.as_ref(), &points);
+        for b in backends(&format!("exact-{name}")) {
+            let c = b.store.create_collection(&name, config(dim, distance, IndexKind::Flat)).unwrap();
+            load(c.as_ref(), &points);
+            for (qi, q) in queries.iter().enumerate() {
+                for (k, f) in [(10, None), (25, Some(&filter)), (1, None)] {
+                    let want = oracle.search(q, k, f).unwrap();
+                    let got = c.search(q, k, f).unwrap();
+                    assert_eq!(got.len(), k, "{} {name} q{qi}", b.name);
+                    let pairs = |hits: &[ember_store::Hit]| -> Vec<(String, f32)> {
+                        hits.iter().map(|h| (h.id.clone(), h.score)).collect()
+                    };
+                    assert_eq!(pairs(&got), pairs(&want), "{} {name} q{qi} k={k}", b.name);
+                    assert_eq!(got[0].document, want[0].document, "{} {name}", b.name);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn hnsw_search_finds_the_exact_neighbours() {
+    let dim = 32;
+    let points = clustered(3000, dim, 11);
+    let queries = clustered(40, dim, 12);
+    let reference = embedded();
+    let oracle = reference.store.create_collection("exact", config(dim, Similarity::Cosine, IndexKind::Flat)).unwrap();
+    load(oracle.as_ref(), &points);
+    let rare = Filter::parse("group = 4 and i < 600").unwrap(); // 86 of 3000 pass
+    for b in backends("hnsw") {
+        for precision in [Precision::Float32, Precision::Float16] {
+            let name = format!("hnsw-{precision:?}").to_lowercase();
+            let index = IndexKind::Hnsw { m: 16, ef_construction: 64 };
+            let c = b
+                .store
+                .create_collection(&name, CollectionConfig { precision, ..config(dim, Similarity::Cosine, index) })
+                .unwrap();
+            load(c.as_ref(), &points);
+            let (mut found, mut wanted) = (0, 0);
+            for q in &queries {
+                let truth: Vec<String> = oracle.search(q, 10, None).unwrap().into_iter().map(|h| h.id).collect();
+                let got = c.search(q, 10, None).unwrap();
+                assert_eq!(got.len(), 10, "{} {name}", b.name);
+                assert!(got.windows(2).all(|w| w[0].score >= w[1].score), "{} {name}: best first", b.name);
+                found += got.iter().filter(|h| truth.contains(&h.id)).count();
+                wanted += truth.len();
+                // A rare filter still fills k, with only passing documents.
+                let filtered = c.search(q, 50, Some(&rare)).unwrap();
+                assert_eq!(filtered.len(), 50, "{} {name}: a filtered search fills k", b.name);
+                assert!(filtered.iter().all(|h| rare.matches(&h.document.metadata)), "{} {name}", b.name);
+            }
+            let recall = found as f64 / wanted as f64;
+            eprintln!("{} {name}: recall@10 = {recall:.3}", b.name);
+            assert!(recall >= 0.95, "{} {name}: recall@10 {recall:.3} < 0.95", b.name);
+        }
+    }
+}
+
+#[test]
+fn mismatched_and_invalid_input_is_refused_whole() {
+    for b in backends("invalid") {
+        let c = b.store.create_collection("docs", config(3, Similarity::Cosine, IndexKind::Flat)).unwrap();
+        c.upsert(vec![doc("keep", 1, 3, json!({}))]).unwrap();
+        let err = c.upsert(vec![doc("ok", 2, 3, json!({})), doc("short", 3, 2, json!({}))]).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::DimensionMismatch { collection, expected: 3, got: 2 } if collection == "docs"),
+            "{}: {err}",
+            b.name
+        );
+        let mut nan = doc("nan", 4, 3, json!({}));
+        nan.vector[1] = f32::NAN;
+        let err = c.upsert(vec![doc("ok", 2, 3, json!({})), nan]).unwrap_err();
+        assert!(matches!(&err, StoreError::InvalidDocument { id, .. } if id == "nan"), "{}: {err}", b.name);
+        assert!(err.to_string().contains("vector[1] is NaN"), "{}: {err}", b.name);
+        let err = c.upsert(vec![doc("", 5, 3, json!({}))]).unwrap_err();
+        assert!(err.to_string().contains("the id is empty"), "{}: {err}", b.name);
+        assert_eq!(ids(&c.scan(None).unwrap()), ["keep"], "{}: nothing of a refused batch is written", b.name);
+        let err = c.search(&[1.0, 0.0], 3, None).unwrap_err();
+        assert!(matches!(err, StoreError::DimensionMismatch { expected: 3, got: 2, .. }), "{}: {err}", b.name);
+        let err = c.search(&[1.0, f32::INFINITY, 0.0], 3, None).unwrap_err();
+        assert!(err.to_string().contains("query[1] is inf"), "{}: {err}", b.name);
+        assert_eq!(c.search(&[1.0, 0.0, 0.0], 0, None).unwrap(), vec![], "{}", b.name);
+        assert_eq!(c.search(&[1.0, 0.0, 0.0], usize::MAX, None).unwrap().len(), 1, "{}", b.name);
+    }
+}
+
+#[test]
+fn collections_are_created_listed_and_dropped() {
+    for b in backends("collections") {
+        let s = &b.store;
+        assert_eq!(s.names().unwrap(), Vec::<String>::new(), "{}", b.name);
+        let alpha = s.create_collection("alpha", config(2, Similarity::Cosine, IndexKind::Flat)).unwrap();
+        s.create_collection("Beta.2", config(5, Similarity::Dot, IndexKind::Hnsw { m: 8, ef_construction: 32 }))
+            .unwrap();
+        alpha.upsert(vec![doc("x", 1, 2, json!({}))]).unwrap();
+        let err = s.create_collection("alpha", config(2, Similarity::Cosine, IndexKind::Flat)).unwrap_err();
+        assert!(matches!(&err, StoreError::AlreadyExists { name } if name == "alpha"), "{}: {err}", b.name);
+        assert_eq!(s.names().unwrap(), ["Beta.2", "alpha"], "{}", b.name);
+        let list = s.list().unwrap();
+        assert_eq!(list.iter().map(|i| (i.name.as_str(), i.count)).collect::<Vec<_>>(), [("Beta.2", 0), ("alpha", 1)]);
+        assert_eq!(list[0].config.index, IndexKind::Hnsw { m: 8, ef_construction: 32 }, "{}", b.name);
+        let err = s.collection("gamma").unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NotFound { name, available } if name == "gamma" && available == &["Beta.2", "alpha"]),
+            "{}: {err}",
+            b.name
+        );
+        for bad in ["", "a/b", "../x", "sp ace", "drop table x;--"] {
+            assert!(matches!(
+                s.create_collection(bad, config(2, Similarity::Cosine, IndexKind::Flat)),
+                Err(StoreError::InvalidName { .. })
+            ));
+            assert!(matches!(s.collection(bad), Err(StoreError::InvalidName { .. })));
+        }
+        let err = s.create_collection("zero", config(0, Similarity::Cosine, IndexKind::Flat)).unwrap_err();
+        assert!(matches!(err, StoreError::InvalidConfig { .. }), "{}: {err}", b.name);
+        s.drop_collection("alpha").unwrap();
+        let got = alpha.get("x");
+        assert!(matches!(got, Err(StoreError::Dropped { .. })), "{}: {got:?}", b.name);
+        assert!(matches!(alpha.upsert(vec![doc("y", 2, 2, json!({}))]), Err(StoreError::Dropped { .. })), "{}", b.name);
+        assert!(matches!(s.drop_collection("alpha"), Err(StoreError::NotFound { .. })), "{}", b.name);
+        assert_eq!(s.names().unwrap(), ["Beta.2"], "{}", b.name);
+        // The name can be used again, for a collection of another shape.
+        let again = s.create_collection("alpha", config(3, Similarity::Euclidean, IndexKind::Flat)).unwrap();
+        assert_eq!(again.count().unwrap(), 0, "{}", b.name);
+    }
+}
+
+#[test]
+fn unreachable_servers_and_unknown_backends_are_clear_errors() {
+    use ember_store::{open_store, StoreLocation, StoreOptions};
+    let err = StoreLocation::parse("milvus://localhost:19530").unwrap_err();
+    assert!(err.to_string().contains("unknown store scheme 'milvus://'"), "{err}");
+    // Nothing listens on port 1; `retries=1` keeps the test short.
+    let location = StoreLocation::parse("postgres://ann:hunter2@127.0.0.1:1/db?retries=1&connect_timeout=2").unwrap();
+    let started = std::time::Instant::now();
+    let err = open_store(&location, StoreOptions::default()).unwrap_err();
+    let message = err.to_string();
+    if cfg!(feature = "postgres") {
+        assert!(matches!(err, StoreError::Backend(BackendError::Unavailable { attempts: 2, .. })), "{message}");
+        assert!(
+            message.starts_with("connect on postgres://ann:***@127.0.0.1:1/db failed after 2 attempt(s)"),
+            "{message}"
+        );
+        assert!(started.elapsed().as_secs() < 10, "gave up after {:?}", started.elapsed());
+    } else {
+        assert_eq!(message, "postgres is not enabled in this build (rebuild ember with the `postgres` cargo feature)");
+    }
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+/// The PostgreSQL side: connection from the environment, one schema per test, and the tests
+/// only PostgreSQL has (a server that goes away mid-request, a schema changed behind ember).
+mod postgres {
+    use super::*;
+
+    pub(super) fn url() -> Option<String> {
+        match std::env::var("EMBER_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+                "CI=true but EMBER_TEST_POSTGRES_URL is not set: the PostgreSQL + pgvector conformance tests must \
+                 run in CI (.ci/run starts a server with scripts/setup-postgres.sh)"
+            ),
+            _ => {
+                eprintln!(
+                    "\n!!! SKIPPING the PostgreSQL + pgvector conformance tests: EMBER_TEST_POSTGRES_URL is not set.\n\
+                     !!! Run: eval \"$(bash scripts/setup-postgres.sh | tail -n 1)\" and test again.\n"
+                );
+                None
+            }
+        }
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    pub(super) fn backend(_test: &str) -> Option<Backend> {
+        if url().is_some() && std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "CI=true and EMBER_TEST_POSTGRES_URL is set, but ember-store was built without the `postgres` feature"
+            );
+        }
+        None
+    }
+
+    #[cfg(feature = "postgres")]
+    pub(super) use with_feature::*;
+
+    #[cfg(feature = "postgres")]
+    mod with_feature {
+        use std::time::Duration;
+
+        use ember_store::{PgConnectOptions, PgVectorStore};
+
+        use super::*;
+
+        /// Drops the test's schema (and everything in it) at the end.
+        pub(crate) struct Schema {
+            url: String,
+            name: String,
+        }
+
+        impl Drop for Schema {
+            fn drop(&mut self) {
+                if let Ok(mut client) = ::postgres::Client::connect(&self.url, ::postgres::NoTls) {
+                    let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+                }
+            }
+        }
+
+        pub(crate) fn admin(url: &str) -> ::postgres::Client {
+            ::postgres::Client::connect(url, ::postgres::NoTls).unwrap()
+        }
+
+        /// A fresh schema for `test`, and the store URL that works in it.
+        pub(crate) fn schema(test: &str) -> Option<(Schema, String)> {
+            let url = url()?;
+            let name = format!("ember_test_{}_{}", test.replace('-', "_"), std::process::id());
+            let mut client = admin(&url);
+            client
+                .batch_execute(&format!(
+                    "CREATE EXTENSION IF NOT EXISTS vector; DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+                ))
+                .unwrap();
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let store_url = format!("{url}{sep}options=-c%20search_path%3D{name},public");
+            Some((Schema { url, name }, store_url))
+        }
+
+        pub(crate) fn backend(test: &str) -> Option<Backend> {
+            let (schema, url) = schema(test)?;
+            let store = PgVectorStore::connect(&PgConnectOptions::parse(&url).unwrap()).unwrap();
+            Some(Backend { name: "postgres", store: Arc::new(store), _guard: Box::new(schema) })
+        }
+
+        fn connect(url: &str) -> PgVectorStore {
+            PgVectorStore::connect(&PgConnectOptions::parse(url).unwrap()).unwrap()
+        }
+
+        /// Kill the session that runs an upsert while it waits for a lock: with retries off the
+        /// upsert fails naming the server and the operation, and nothing of its batch is written;
+        /// with retries it is redone on a new connection and everything is written once.
+        #[test]
+        fn a_server_that_goes_away_mid_upsert_leaves_nothing_half_written() {
+            let Some((_schema, url)) = schema("goes_away") else { return };
+            for retries in [0, 3] {
+                let store = connect(&format!("{url}&retries={retries}&application_name=ember_victim_{retries}"));
+                let name = format!("docs{retries}");
+                let c = store.create_collection(&name, config(8, Similarity::Cosine, IndexKind::Flat)).unwrap();
+                c.upsert(vec![doc("before", 1, 8, json!({}))]).unwrap();
+                let table: String = admin(&url)
+                    .query_one("SELECT table_name FROM ember_collections WHERE name = $1", &[&name])
+                    .unwrap()
+                    .get(0);
+                let schema_name = &_schema.name;
+                let mut locker = admin(&url);
+                let mut tx = locker.transaction().unwrap();
+                tx.batch_execute(&format!("LOCK TABLE {schema_name}.{table} IN ACCESS EXCLUSIVE MODE")).unwrap();
+                let batch: Vec<Document> = (0..200).map(|i| doc(&format!("d{i}"), i, 8, json!({"i": i}))).collect();
+                let writer = {
+                    let c = Arc::clone(&c);
+                    std::thread::spawn(move || c.upsert(batch))
+                };
+                // Wait until the upsert is blocked on the lock, then terminate its session.
+                let mut killer = admin(&url);
+                let app = format!("ember_victim_{retries}");
+                let mut killed = 0;
+                for _ in 0..200 {
+                    killed = killer
+                        .query(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                             WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                            &[&app],
+                        )
+                        .unwrap()
+                        .len();
+                    if killed > 0 {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                assert_eq!(killed, 1, "the upsert never waited on the lock");
+                // Let the retry (if any) get the lock after a moment.
+                std::thread::sleep(Duration::from_millis(100));
+                tx.commit().unwrap();
+                let result = writer.join().unwrap();
+                if retries == 0 {
+                    let err = result.unwrap_err();
+                    let message = err.to_string();
+                    assert!(
+                        matches!(err, StoreError::Backend(BackendError::Unavailable { attempts: 1, .. })),
+                        "{message}"
+                    );
+                    assert!(message.starts_with(&format!("upsert (collection '{name}') on postgres://")), "{message}");
+                    assert!(message.contains("127.0.0.1") || message.contains("localhost"), "{message}");
+                    assert_eq!(ids(&c.scan(None).unwrap()), ["before"], "nothing of the batch is written");
+                } else {
+                    result.unwrap();
+                    assert_eq!(c.count().unwrap(), 201, "the retried batch is written whole, once");
+                    assert_eq!(c.get("d199").unwrap().unwrap().metadata["i"], json!(199));
+                }
+                // The store recovers on its own: the next calls get fresh connections.
+                assert!(c.get("before").unwrap().is_some());
+            }
+        }
+
+        /// Every pooled connection is ended by the server (a restart looks the same): reads are
+        /// retried on fresh connections, and a delete finds its connection dead before sending.
+        #[test]
+        fn dropped_connections_are_replaced() {
+            let Some((_schema, url)) = schema("reconnect") else { return };
+            let store = connect(&format!("{url}&application_name=ember_reconnect&pool_size=2"));
+            let c = store.create_collection("docs", config(4, Similarity::Dot, IndexKind::Flat)).unwrap();
+            c.upsert((0..5).map(|i| doc(&format!("d{i}"), i, 4, json!({}))).collect()).unwrap();
+            let kill = || {
+                admin(&url)
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ember_reconnect'",
+                        &[],
+                    )
+                    .unwrap()
+                    .len()
+            };
+            assert!(kill() >= 1);
+            assert_eq!(c.search(&vector(1, 4), 3, None).unwrap().len(), 3);
+            assert!(kill() >= 1);
+            assert_eq!(c.delete(&["d0", "d1"]).unwrap(), 2);
+            assert!(kill() >= 1);
+            assert_eq!(c.count().unwrap(), 3);
+        }
+
+        /// An HNSW collection's searches go through pgvector's index (so the recall test above
+        /// measures the index, not an exact scan), and a flat one has no index to use.
+        #[test]
+        fn hnsw_collections_are_searched_through_the_index() {
+            let Some((schema, url)) = schema("plan") else { return };
+            let store = connect(&url);
+            let points = clustered(2000, 16, 3);
+            for (name, index, precision) in [
+                ("graph", IndexKind::Hnsw { m: 16, ef_construction: 64 }, Precision::Float32),
+                ("half", IndexKind::Hnsw { m: 16, ef_construction: 64 }, Precision::Float16),
+                ("flat", IndexKind::Flat, Precision::Float32),
+            ] {
+                let c = store
+                    .create_collection(name, CollectionConfig { precision, ..config(16, Similarity::Dot, index) })
+                    .unwrap();
+                load(c.as_ref(), &points);
+                let mut admin = admin(&url);
+                let table: String = admin
+                    .query_one("SELECT table_name FROM ember_collections WHERE name = $1", &[&name])
+                    .unwrap()
+                    .get(0);
+                admin.batch_execute(&format!("ANALYZE {}.{table}", schema.name)).unwrap();
+                let probe = format!("{:?}", vector(9, 16)).replace(' ', "");
+                let column = if precision == Precision::Float16 { "(embedding::halfvec(16))" } else { "embedding" };
+                let cast = if precision == Precision::Float16 { "::halfvec(16)" } else { "" };
+                let plan: Vec<String> = admin
+                    .query(
+                        &format!(
+                            "EXPLAIN SELECT id FROM {}.{table} ORDER BY {column} <#> '{probe}'::vector(16){cast} LIMIT 20",
+                            schema.name
+                        ),
+                        &[],
+                    )
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let plan = plan.join("\n");
+                let uses_index = plan.contains(&format!("Index Scan using {table}_hnsw"));
+                assert_eq!(uses_index, name != "flat", "{name}: {plan}");
+            }
+        }
+
+        /// A table changed behind ember's back is named, not misread.
+        #[test]
+        fn schema_changes_behind_embers_back_are_reported() {
+            let Some((schema, url)) = schema("mismatch") else { return };
+            let store = connect(&url);
+            store.create_collection("docs", config(4, Similarity::Cosine, IndexKind::Flat)).unwrap();
+            let mut admin = admin(&url);
+            let table: String =
+                admin.query_one("SELECT table_name FROM ember_collections WHERE name = 'docs'", &[]).unwrap().get(0);
+            admin
+                .batch_execute(&format!("ALTER TABLE {}.{table} ALTER COLUMN embedding TYPE vector(5)", schema.name))
+                .unwrap_or_else(|_| {
+                    admin
+                        .batch_execute(&format!(
+                            "ALTER TABLE {0}.{table} DROP COLUMN embedding; ALTER TABLE {0}.{table} ADD COLUMN embedding vector(5)",
+                            schema.name
+                        ))
+                        .unwrap()
+                });
+            let err = store.collection("docs").unwrap_err();
+            let message = err.to_string();
+            assert!(matches!(err, StoreError::Backend(BackendError::SchemaMismatch { .. })), "{message}");
+            assert!(
+                message.contains(&format!("column {table}.embedding is vector(5), expected vector(4)")),
+                "{message}"
+            );
+            admin.batch_execute(&format!("UPDATE {}.ember_collections SET format = 99", schema.name)).unwrap();
+            let message = store.collection("docs").unwrap_err().to_string();
+            assert!(message.contains("format 99; this build reads format 1"), "{message}");
+            // A document PostgreSQL cannot hold is refused with the reason.
+            let c = store.create_collection("other", config(2, Similarity::Cosine, IndexKind::Flat)).unwrap();
+            let mut bad = doc("nul", 1, 2, json!({}));
+            bad.text = "a\0b".into();
+            let message = c.upsert(vec![bad]).unwrap_err().to_string();
+            assert!(message.contains("the text holds a NUL character"), "{message}");
+            let err = store
+                .create_collection(
+                    "huge",
+                    config(2001, Similarity::Cosine, IndexKind::Hnsw { m: 16, ef_construction: 64 }),
+                )
+                .unwrap_err();
+            assert!(err.to_string().contains("at most 2000 dimensions"), "{err}");
+        }
+    }
+}
