@@ -8,6 +8,7 @@ pub mod eval;
 pub mod get;
 pub mod ingest;
 pub mod models;
+pub mod score;
 pub mod search;
 pub mod serve;
 pub mod similarity;
