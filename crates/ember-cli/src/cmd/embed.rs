@@ -199,7 +199,7 @@ fn run_outputs(args: &EmbedArgs, model: &SentenceEmbedder, texts: &[String], kin
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let tokens = (args.sparse_format == SparseFormat::Tokens).then_some(model);
+    let tokens = (args.sparse_format == SparseFormat::Tokens).then_some(model as &dyn Embedder);
     write_outputs(&mut sink, &out, texts.len(), tokens).context("writing outputs")?;
     sink.flush().context("writing outputs")?;
     eprintln!(

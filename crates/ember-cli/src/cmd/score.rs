@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use ember_core::{EmbedOptions, ModeWeights, MultiEmbeddings, OutputKinds, PairScores, ScoreMode};
+use ember_core::{EmbedOptions, ModeWeights, MultiEmbeddings, OutputKinds, PairScores, ScoreMode, SparseVector};
 use ember_models::SentenceEmbedder;
 use serde::Serialize;
 
@@ -135,13 +135,6 @@ fn score_pairs(
     let docs: Vec<&str> = pairs.iter().map(|(_, d)| d.as_str()).collect();
     let q = model.embed_outputs_texts(&queries, kinds, options).context("embedding the queries")?;
     let d = model.embed_outputs_texts(&docs, kinds, options).context("embedding the documents")?;
-    let side = |m: &MultiEmbeddings, i: usize| {
-        (
-            m.dense.as_ref().map(|v| v[i].as_slice()),
-            m.sparse.as_ref().map(|v| &v[i]),
-            m.multivector.as_ref().map(|v| v[i].as_slice()),
-        )
-    };
     Ok(pairs
         .iter()
         .enumerate()
@@ -150,6 +143,15 @@ fn score_pairs(
             PairScores::compute(side(&q, qi), side(&d, j))
         })
         .collect())
+}
+
+/// The outputs of input `i`.
+fn side(m: &MultiEmbeddings, i: usize) -> (Option<&[f32]>, Option<&SparseVector>, Option<&[Vec<f32>]>) {
+    (
+        m.dense.as_ref().map(|v| v[i].as_slice()),
+        m.sparse.as_ref().map(|v| &v[i]),
+        m.multivector.as_ref().map(|v| v[i].as_slice()),
+    )
 }
 
 fn read_pairs(path: &std::path::Path) -> anyhow::Result<Vec<(String, String)>> {

@@ -217,7 +217,7 @@ fn special_ids(dir: &Path, tokenizer: &TextTokenizer) -> Result<BTreeSet<u32>> {
     Ok(DROPPED
         .iter()
         .filter_map(|(key, default)| {
-            let token = named.get(*key).map(String::as_str).unwrap_or(default);
+            let token = named.get(*key).map(String::as_str).unwrap_or(*default);
             tokenizer.token_to_id(token)
         })
         .collect())
