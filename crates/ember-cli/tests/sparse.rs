@@ -159,7 +159,12 @@ fn score_reproduces_flagembedding_compute_score() {
     let want = &fx["scores_model_card_weights"];
     for (n, row) in rows.as_array().unwrap().iter().enumerate() {
         assert_eq!(row["mode"], "colbert+sparse+dense");
-        for (key, got) in [("colbert+sparse+dense", &row["score"]), ("dense", &row["dense"]), ("sparse", &row["sparse"]), ("colbert", &row["colbert"])] {
+        for (key, got) in [
+            ("colbert+sparse+dense", &row["score"]),
+            ("dense", &row["dense"]),
+            ("sparse", &row["sparse"]),
+            ("colbert", &row["colbert"]),
+        ] {
             let (g, w) = (f(got), f(&want[key][n]));
             assert!((g - w).abs() <= 1e-4, "pair {n} {key}: {g} vs {w}");
         }
@@ -176,7 +181,11 @@ fn score_reproduces_flagembedding_compute_score() {
     // one query against a documents file, sparse+dense
     let docs = dir.join("docs.txt");
     let p = &fx["pairs"][0];
-    std::fs::write(&docs, format!("{}\n{}\n", fx["pairs"][0]["passage"].as_str().unwrap(), fx["pairs"][1]["passage"].as_str().unwrap())).unwrap();
+    std::fs::write(
+        &docs,
+        format!("{}\n{}\n", fx["pairs"][0]["passage"].as_str().unwrap(), fx["pairs"][1]["passage"].as_str().unwrap()),
+    )
+    .unwrap();
     let o = ember(
         &["score", "-m", m, "-q", p["query"].as_str().unwrap(), "-d", docs.to_str().unwrap(), "--mode", "sparse+dense"],
         None,
@@ -203,11 +212,17 @@ fn score_and_info_name_the_outputs_a_model_has() {
     let dir = temp("m3-info-in");
     std::fs::write(dir.join("docs.txt"), "a\n").unwrap();
     let docs = dir.join("docs.txt");
-    let o = ember(&["score", "-m", dense.to_str().unwrap(), "-q", "x", "-d", docs.to_str().unwrap(), "--mode", "colbert"], None);
+    let o = ember(
+        &["score", "-m", dense.to_str().unwrap(), "-q", "x", "-d", docs.to_str().unwrap(), "--mode", "colbert"],
+        None,
+    );
     assert_fails_with(&o, &["cannot produce multivector output", "it produces: dense"]);
     let o = ember(&["score", "-m", dense.to_str().unwrap(), "-q", "x", "-d", docs.to_str().unwrap()], None);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = ember(&["score", "-m", dense.to_str().unwrap(), "-q", "x", "-d", docs.to_str().unwrap(), "--weights", "1,2"], None);
+    let o = ember(
+        &["score", "-m", dense.to_str().unwrap(), "-q", "x", "-d", docs.to_str().unwrap(), "--weights", "1,2"],
+        None,
+    );
     assert_fails_with(&o, &["weights must be three"]);
     let o = ember(&["models", "info", "-m", dense.to_str().unwrap()], None);
     assert!(String::from_utf8(o.stdout).unwrap().contains("outputs        dense\n"));

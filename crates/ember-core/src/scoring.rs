@@ -43,8 +43,7 @@ pub fn colbert_score(query: &[Vec<f32>], document: &[Vec<f32>]) -> f32 {
     if query.is_empty() || document.is_empty() {
         return 0.0;
     }
-    let total: f32 =
-        query.iter().map(|q| document.iter().map(|d| dot(q, d)).fold(f32::NEG_INFINITY, f32::max)).sum();
+    let total: f32 = query.iter().map(|q| document.iter().map(|d| dot(q, d)).fold(f32::NEG_INFINITY, f32::max)).sum();
     total / query.len() as f32
 }
 
@@ -59,8 +58,13 @@ pub enum ScoreMode {
 }
 
 impl ScoreMode {
-    pub const ALL: [ScoreMode; 5] =
-        [ScoreMode::Dense, ScoreMode::Sparse, ScoreMode::Colbert, ScoreMode::SparseDense, ScoreMode::ColbertSparseDense];
+    pub const ALL: [ScoreMode; 5] = [
+        ScoreMode::Dense,
+        ScoreMode::Sparse,
+        ScoreMode::Colbert,
+        ScoreMode::SparseDense,
+        ScoreMode::ColbertSparseDense,
+    ];
 
     /// FlagEmbedding's key for the mode: `dense`, `sparse`, `colbert`, `sparse+dense`,
     /// `colbert+sparse+dense`.

@@ -182,7 +182,8 @@ fn splade_is_sparse_only_and_says_so() {
 
 fn m3_case_checks(model: &SentenceEmbedder, fx: &M3Fixture) -> (f32, f32, f32, f32) {
     let texts: Vec<&str> = fx.cases.iter().map(|c| c.text.as_str()).collect();
-    let out = model.embed_outputs_texts(&texts, ALL, &EmbedOptions { batch_size: Some(4), ..Default::default() }).unwrap();
+    let out =
+        model.embed_outputs_texts(&texts, ALL, &EmbedOptions { batch_size: Some(4), ..Default::default() }).unwrap();
     let (dense, sparse, colbert) = (out.dense.unwrap(), out.sparse.unwrap(), out.multivector.unwrap());
     let (mut min_cos, mut max_dense, mut max_sparse, mut min_col_cos) = (1f32, 0f32, 0f32, 1f32);
     for (i, case) in fx.cases.iter().enumerate() {
@@ -242,7 +243,11 @@ fn bge_m3_scores_match_compute_score() {
             let q = model.embed_outputs_texts(&[&pair.query], ALL, &EmbedOptions::default()).unwrap();
             let p = model.embed_outputs_texts(&[&pair.passage], ALL, &EmbedOptions::default()).unwrap();
             let side = |m: &ember_core::MultiEmbeddings| {
-                (m.dense.as_ref().map(|v| v[0].clone()), m.sparse.as_ref().map(|v| v[0].clone()), m.multivector.as_ref().map(|v| v[0].clone()))
+                (
+                    m.dense.as_ref().map(|v| v[0].clone()),
+                    m.sparse.as_ref().map(|v| v[0].clone()),
+                    m.multivector.as_ref().map(|v| v[0].clone()),
+                )
             };
             let (qd, qs, qc) = side(&q);
             let (pd, ps, pc) = side(&p);

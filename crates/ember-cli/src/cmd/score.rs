@@ -82,10 +82,9 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         bail!("--max-length must be at least 1");
     }
     let pairs: Vec<(String, String)> = match (&args.query, &args.documents, &args.pairs) {
-        (Some(q), Some(docs), None) => read_texts(docs, InputFormat::Auto, "text")?
-            .into_iter()
-            .map(|d| (q.clone(), d))
-            .collect(),
+        (Some(q), Some(docs), None) => {
+            read_texts(docs, InputFormat::Auto, "text")?.into_iter().map(|d| (q.clone(), d)).collect()
+        }
         (None, None, Some(path)) => read_pairs(path)?,
         _ => bail!("give --query with --documents FILE, or --pairs FILE"),
     };

@@ -177,7 +177,10 @@ fn read_linear(path: &Path, hidden: usize) -> Result<(Tensor, Tensor)> {
         let t = tensors.get(name).ok_or_else(|| {
             let mut found: Vec<&str> = tensors.keys().map(String::as_str).collect();
             found.sort_unstable();
-            bad(format!("no tensor '{name}' (found: {})", if found.is_empty() { "none".into() } else { found.join(", ") }))
+            bad(format!(
+                "no tensor '{name}' (found: {})",
+                if found.is_empty() { "none".into() } else { found.join(", ") }
+            ))
         })?;
         Ok(t.to_dtype(DType::F32)?)
     };

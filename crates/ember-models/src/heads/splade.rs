@@ -75,7 +75,9 @@ impl SpladeHead {
         let get = |name: &str| -> Result<Tensor> {
             let t = find_tensor(tensors, name).ok_or_else(|| ModelError::Weights {
                 path: weights_path.to_path_buf(),
-                message: format!("{architecture} checkpoint without its masked-language-model head: no tensor '{name}'"),
+                message: format!(
+                    "{architecture} checkpoint without its masked-language-model head: no tensor '{name}'"
+                ),
             })?;
             Ok(t.to_dtype(DType::F32)?)
         };
