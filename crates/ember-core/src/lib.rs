@@ -24,4 +24,4 @@ pub use pooling::PoolingMode;
 pub use postprocess::{l2_normalize, truncate_dimensions};
 pub use quantize::{quantize, Precision, QuantizedEmbeddings};
 pub use rerank::{rank_by_score, RerankOptions, RerankScores, Reranker};
-pub use scoring::{colbert_score, sparse_dot, ModeWeights, PairScores, ScoreMode};
+pub use scoring::{colbert_score, sparse_dot, ModeWeights, PairScores, ScoreMode, TextOutputs};

@@ -17,7 +17,7 @@
 use std::str::FromStr;
 
 use crate::distance::dot;
-use crate::embedder::SparseVector;
+use crate::embedder::MultiEmbeddings;
 
 /// Lexical matching score of two sparse vectors (ids ascending): the sum of `w_q · w_d` over the
 /// ids present in both.
@@ -153,6 +153,25 @@ impl FromStr for ModeWeights {
     }
 }
 
+/// The outputs of one text (borrowed), whichever were computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TextOutputs<'a> {
+    pub dense: Option<&'a [f32]>,
+    pub sparse: Option<&'a [(u32, f32)]>,
+    pub colbert: Option<&'a [Vec<f32>]>,
+}
+
+impl<'a> TextOutputs<'a> {
+    /// The outputs of input `i` of a [`MultiEmbeddings`] (panics if `i` is out of range).
+    pub fn of(outputs: &'a MultiEmbeddings, i: usize) -> Self {
+        TextOutputs {
+            dense: outputs.dense.as_ref().map(|v| v[i].as_slice()),
+            sparse: outputs.sparse.as_ref().map(|v| v[i].as_slice()),
+            colbert: outputs.multivector.as_ref().map(|v| v[i].as_slice()),
+        }
+    }
+}
+
 /// The three base scores of one query–document pair (`None` where an output was not computed).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PairScores {
@@ -163,14 +182,11 @@ pub struct PairScores {
 
 impl PairScores {
     /// Score whichever outputs both sides have.
-    pub fn compute(
-        query: (Option<&[f32]>, Option<&SparseVector>, Option<&[Vec<f32>]>),
-        document: (Option<&[f32]>, Option<&SparseVector>, Option<&[Vec<f32>]>),
-    ) -> PairScores {
+    pub fn compute(query: TextOutputs<'_>, document: TextOutputs<'_>) -> PairScores {
         PairScores {
-            dense: query.0.zip(document.0).map(|(q, d)| dot(q, d)),
-            sparse: query.1.zip(document.1).map(|(q, d)| sparse_dot(q, d)),
-            colbert: query.2.zip(document.2).map(|(q, d)| colbert_score(q, d)),
+            dense: query.dense.zip(document.dense).map(|(q, d)| dot(q, d)),
+            sparse: query.sparse.zip(document.sparse).map(|(q, d)| sparse_dot(q, d)),
+            colbert: query.colbert.zip(document.colbert).map(|(q, d)| colbert_score(q, d)),
         }
     }
 

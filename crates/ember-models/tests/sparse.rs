@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ember_core::{EmbedOptions, Embedder, ModeWeights, OutputKinds, PairScores, ScoreMode, SparseVector};
+use ember_core::{EmbedOptions, Embedder, ModeWeights, OutputKinds, PairScores, ScoreMode, SparseVector, TextOutputs};
 use ember_models::{LoadOptions, ModelError, SentenceEmbedder};
 use serde::Deserialize;
 
@@ -242,19 +242,7 @@ fn bge_m3_scores_match_compute_score() {
         for (n, pair) in fx.pairs.iter().enumerate() {
             let q = model.embed_outputs_texts(&[&pair.query], ALL, &EmbedOptions::default()).unwrap();
             let p = model.embed_outputs_texts(&[&pair.passage], ALL, &EmbedOptions::default()).unwrap();
-            let side = |m: &ember_core::MultiEmbeddings| {
-                (
-                    m.dense.as_ref().map(|v| v[0].clone()),
-                    m.sparse.as_ref().map(|v| v[0].clone()),
-                    m.multivector.as_ref().map(|v| v[0].clone()),
-                )
-            };
-            let (qd, qs, qc) = side(&q);
-            let (pd, ps, pc) = side(&p);
-            let s = PairScores::compute(
-                (qd.as_deref(), qs.as_ref(), qc.as_deref()),
-                (pd.as_deref(), ps.as_ref(), pc.as_deref()),
-            );
+            let s = PairScores::compute(TextOutputs::of(&q, 0), TextOutputs::of(&p, 0));
             let want = [
                 (ScoreMode::Dense, scores.dense[n]),
                 (ScoreMode::Sparse, scores.sparse[n]),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use ember_core::{EmbedOptions, ModeWeights, MultiEmbeddings, OutputKinds, PairScores, ScoreMode, SparseVector};
+use ember_core::{EmbedOptions, ModeWeights, OutputKinds, PairScores, ScoreMode, TextOutputs};
 use ember_models::SentenceEmbedder;
 use serde::Serialize;
 
@@ -139,18 +139,9 @@ fn score_pairs(
         .enumerate()
         .map(|(j, (query, _))| {
             let qi = queries.binary_search(&query.as_str()).unwrap_or(0);
-            PairScores::compute(side(&q, qi), side(&d, j))
+            PairScores::compute(TextOutputs::of(&q, qi), TextOutputs::of(&d, j))
         })
         .collect())
-}
-
-/// The outputs of input `i`.
-fn side(m: &MultiEmbeddings, i: usize) -> (Option<&[f32]>, Option<&SparseVector>, Option<&[Vec<f32>]>) {
-    (
-        m.dense.as_ref().map(|v| v[i].as_slice()),
-        m.sparse.as_ref().map(|v| &v[i]),
-        m.multivector.as_ref().map(|v| v[i].as_slice()),
-    )
 }
 
 fn read_pairs(path: &std::path::Path) -> anyhow::Result<Vec<(String, String)>> {
