@@ -330,16 +330,26 @@ fn missing_or_corrupt_head_files_are_named() {
 }
 
 #[test]
-fn splade_checkpoint_without_its_head_is_refused() {
+fn splade_checkpoint_with_a_partial_head_is_refused() {
     let Some(src) = common::real_model("splade-tiny", "splade-tiny") else { return };
-    let dir = temp_dir("splade-headless");
+    let dir = temp_dir("splade-partial-head");
     common::copy_dir(&src, &dir);
-    let mut tensors = candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu).unwrap();
-    tensors.retain(|k, _| !k.starts_with("cls."));
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
+    let path = dir.join("model.safetensors");
+    let all = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
+    // the bias of the decoder missing: refused, naming the tensor and the file
+    let mut tensors = all.clone();
+    tensors.remove("cls.predictions.bias");
+    candle_core::safetensors::save(&tensors, &path).unwrap();
     let msg = load(&dir).unwrap_err().to_string();
-    assert!(msg.contains("BertForMaskedLM") && msg.contains("cls.predictions"), "{msg}");
+    assert!(msg.contains("BertForMaskedLM") && msg.contains("'cls.predictions.bias'"), "{msg}");
     assert!(msg.contains("model.safetensors"), "{msg}");
+    // no MLM head at all: an encoder saved from an MLM (as all-mpnet-base-v2 is), pooled densely
+    let mut tensors = all;
+    tensors.retain(|k, _| !k.starts_with("cls."));
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    let model = load(&dir).unwrap();
+    assert_eq!(model.outputs(), OutputKinds::DENSE);
+    assert_eq!(model.embed_texts(&["x"], &EmbedOptions::default()).unwrap().vectors[0].len(), 128);
 }
 
 #[test]

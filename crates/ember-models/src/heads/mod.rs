@@ -66,8 +66,13 @@ impl OutputHeads {
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
         let names: Architectures = serde_json::from_str(&text).map_err(|e| ModelError::invalid(&config_path, e))?;
+        // A `*ForMaskedLM` checkpoint with its MLM head is SPLADE. Without the head it is an
+        // embedding model saved from an MLM (all-mpnet-base-v2's config names MPNetForMaskedLM),
+        // which sentence-transformers pools like any other.
         if let Some(mlm) = names.architectures.unwrap_or_default().iter().find(|a| a.ends_with("ForMaskedLM")) {
-            return Ok(OutputHeads::Splade(SpladeHead::load(mlm, arch, tensors, weights_path, device)?));
+            if SpladeHead::present(arch, tensors) {
+                return Ok(OutputHeads::Splade(SpladeHead::load(mlm, arch, tensors, weights_path, device)?));
+            }
         }
         match BgeM3Heads::load(dir, arch.hidden_size(), tokenizer, device)? {
             Some(heads) => Ok(OutputHeads::BgeM3(heads)),

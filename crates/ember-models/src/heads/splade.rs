@@ -58,6 +58,15 @@ const LM_HEAD_NAMES: HeadNames = HeadNames {
 };
 
 impl SpladeHead {
+    /// Whether the checkpoint carries an MLM head (its transform layer) for this architecture.
+    pub fn present(arch: &ArchConfig, tensors: &HashMap<String, Tensor>) -> bool {
+        let names = match arch {
+            ArchConfig::Bert(_) => &BERT_NAMES,
+            ArchConfig::XlmRoberta(_) | ArchConfig::MPNet(_) => &LM_HEAD_NAMES,
+        };
+        find_tensor(tensors, &format!("{}.weight", names.dense)).is_some()
+    }
+
     /// Load the MLM head of an `architecture` (`BertForMaskedLM`, …) checkpoint from its tensors.
     pub fn load(
         architecture: &str,
