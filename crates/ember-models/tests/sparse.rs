@@ -363,3 +363,34 @@ fn dense_models_name_the_outputs_they_lack() {
     let out = model.embed_outputs_texts(&["x", ""], OutputKinds::DENSE, &EmbedOptions::default()).unwrap();
     assert_eq!(out.dense.unwrap(), model.embed_texts(&["x", ""], &EmbedOptions::default()).unwrap().vectors);
 }
+
+/// sentence-transformers' SparseEncoder layout (`MLMTransformer` + `SpladePooling`, as SPLADE
+/// models on the hub ship it) loads as the same SPLADE model; a pooling ember does not implement
+/// is refused.
+#[test]
+fn splade_in_sentence_transformers_sparse_encoder_layout() {
+    let Some(src) = common::real_model("splade-tiny", "splade-tiny") else { return };
+    let dir = temp_dir("splade-st");
+    common::copy_dir(&src, &dir);
+    std::fs::write(
+        dir.join("modules.json"),
+        r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.sparse_encoder.models.MLMTransformer"},
+            {"idx":1,"name":"1","path":"1_SpladePooling","type":"sentence_transformers.sparse_encoder.models.SpladePooling"}]"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("1_SpladePooling")).unwrap();
+    let pooling = dir.join("1_SpladePooling/config.json");
+    std::fs::write(
+        &pooling,
+        r#"{"pooling_strategy":"max","activation_function":"relu","word_embedding_dimension":30522}"#,
+    )
+    .unwrap();
+    let text = ["The capital of France is Paris."];
+    let want = load(&src).unwrap().embed_outputs_texts(&text, OutputKinds::SPARSE, &EmbedOptions::default()).unwrap();
+    let model = load(&dir).unwrap();
+    assert_eq!(model.outputs(), OutputKinds::SPARSE);
+    assert_eq!(model.embed_outputs_texts(&text, OutputKinds::SPARSE, &EmbedOptions::default()).unwrap(), want);
+    std::fs::write(&pooling, r#"{"pooling_strategy":"sum","activation_function":"relu"}"#).unwrap();
+    let msg = load(&dir).unwrap_err().to_string();
+    assert!(msg.contains("1_SpladePooling") && msg.contains("'sum'"), "{msg}");
+}
