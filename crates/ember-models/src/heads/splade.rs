@@ -159,19 +159,21 @@ impl SpladeHead {
             while start < rows {
                 let take = ROWS_PER_BLOCK.min(rows - start);
                 let base = (at + start) * hidden_size;
-                let logits = self.logits(&hidden[base..base + take * hidden_size], take)?;
-                // the sequences that overlap rows start..start+take of this block
+                let logits: Vec<f32> =
+                    self.logits(&hidden[base..base + take * hidden_size], take)?.flatten_all()?.to_vec1()?;
+                // the sequences that overlap rows start..start+take of this block; the running
+                // maximum is a plain loop over contiguous rows (vectorised), cheaper than a
+                // strided reduction
                 let mut seq_start = 0;
                 for (k, &n) in lengths[first..end].iter().enumerate() {
                     let (lo, hi) = (seq_start.max(start), (seq_start + n).min(start + take));
                     seq_start += n;
-                    if lo >= hi {
-                        continue;
-                    }
-                    let part: Vec<f32> = logits.narrow(0, lo - start, hi - lo)?.max(0)?.to_vec1()?;
-                    match &mut maxima[k] {
-                        Some(m) => m.iter_mut().zip(&part).for_each(|(a, b)| *a = a.max(*b)),
-                        slot => *slot = Some(part),
+                    for r in lo..hi {
+                        let row = &logits[(r - start) * vocab..(r - start + 1) * vocab];
+                        match &mut maxima[k] {
+                            Some(m) => m.iter_mut().zip(row).for_each(|(a, &b)| *a = a.max(b)),
+                            slot => *slot = Some(row.to_vec()),
+                        }
                     }
                 }
                 start += take;
