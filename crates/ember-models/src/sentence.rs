@@ -363,6 +363,9 @@ impl SentenceEmbedder {
         options: &EmbedOptions,
     ) -> Result<MultiEmbeddings> {
         self.check_outputs(kinds)?;
+        if kinds == OutputKinds::default() {
+            return Ok(MultiEmbeddings::default());
+        }
         let prepared = self.tokenize_for_embedding(texts, options)?;
         let tokens = &prepared.tokens;
         let lengths: Vec<usize> = tokens.iter().map(|t| t.ids.len()).collect();
