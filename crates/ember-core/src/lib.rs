@@ -12,6 +12,7 @@ pub mod pooling;
 pub mod postprocess;
 pub mod quantize;
 pub mod rerank;
+pub mod scoring;
 
 pub use batching::{plan_batches, Batch};
 pub use distance::{cosine, dot, Similarity};
@@ -23,3 +24,4 @@ pub use pooling::PoolingMode;
 pub use postprocess::{l2_normalize, truncate_dimensions};
 pub use quantize::{quantize, Precision, QuantizedEmbeddings};
 pub use rerank::{rank_by_score, RerankOptions, RerankScores, Reranker};
+pub use scoring::{colbert_score, sparse_dot, ModeWeights, PairScores, ScoreMode, TextOutputs};

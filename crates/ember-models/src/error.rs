@@ -35,6 +35,9 @@ pub enum ModelError {
     Tensor(candle_core::Error),
     #[error(transparent)]
     Core(#[from] ember_core::CoreError),
+    /// A model asked for an output kind it does not produce (dense from SPLADE, …).
+    #[error(transparent)]
+    Unsupported(#[from] ember_core::UnsupportedOutput),
 }
 
 impl From<candle_core::Error> for ModelError {

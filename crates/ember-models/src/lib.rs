@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod cpu;
 pub mod device;
 pub mod error;
+pub mod heads;
 pub mod rerank;
 pub mod resolve;
 pub mod sentence;

@@ -10,13 +10,14 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module};
 use ember_core::embedder::BoxError;
 use ember_core::{
-    l2_normalize, plan_batches, pooling, truncate_dimensions, EmbedOptions, Embedder, Embeddings, PoolingMode,
-    Similarity,
+    l2_normalize, plan_batches, pooling, truncate_dimensions, EmbedOptions, Embedder, Embeddings, MultiEmbeddings,
+    OutputKinds, PoolingMode, Similarity, UnsupportedOutput,
 };
 
 use crate::arch::{ArchConfig, Encoder};
 use crate::catalog;
 use crate::error::{ModelError, Result};
+use crate::heads::OutputHeads;
 use crate::st::{DenseActivation, DenseConfig, SentenceConfig};
 use crate::tokenizer::{TextTokenizer, Tokens};
 use crate::weights;
@@ -58,6 +59,10 @@ pub struct ModelInfo {
     pub parameters: usize,
     pub vocab_size: usize,
     pub files: Vec<String>,
+    /// The kinds of output the model produces: `dense`, `sparse`, `multivector`.
+    pub outputs: Vec<String>,
+    /// Task heads after the encoder: `none`, `splade`, `bge-m3`.
+    pub heads: String,
 }
 
 #[derive(Debug)]
@@ -90,6 +95,8 @@ pub struct SentenceEmbedder {
     dtype: DType,
     parameters: usize,
     dimension: usize,
+    /// SPLADE / BGE-M3 heads (`DenseOnly` for plain embedding models).
+    heads: OutputHeads,
 }
 
 impl SentenceEmbedder {
@@ -112,11 +119,21 @@ impl SentenceEmbedder {
         let files = weights::weight_files(dir)?;
         let tensors = weights::load_tensors(&files, options.dtype, &options.device)?;
         let parameters = tensors.values().map(|t| t.elem_count()).sum();
+        // The heads read tensors the encoder does not (cheap clones: tensors share storage).
+        let head_tensors = tensors.clone();
         let vb = weights::encoder_var_builder(tensors, arch.embedding_key(), options.dtype, &options.device, dir)
             .map_err(|e| annotate(e, &files))?;
         let encoder = arch.build(vb, &options.device).map_err(|e| annotate(e, &files))?;
         let max_len = config.max_seq_length.unwrap_or(usize::MAX).min(encoder.max_positions());
         let tokenizer = TextTokenizer::load(&dir.join("tokenizer.json"), config.do_lower_case, max_len)?;
+        let weights_path = files.first().cloned().unwrap_or_else(|| dir.to_path_buf());
+        let heads = OutputHeads::detect(dir, &arch, &head_tensors, &weights_path, &tokenizer, &options.device)?;
+        drop(head_tensors);
+        if matches!(heads, OutputHeads::BgeM3(_)) && !config.from_modules {
+            // FlagEmbedding's BGE-M3 dense vector: CLS, normalised.
+            config.pooling = vec![PoolingMode::Cls];
+            config.normalize = true;
+        }
         let hidden = encoder.hidden_size() * config.pooling.len();
         let mut dimension = hidden;
         let mut dense = Vec::new();
@@ -129,6 +146,10 @@ impl SentenceEmbedder {
             }
             dense.push(load_dense(d, options)?);
             dimension = d.out_features;
+        }
+        if let OutputHeads::Splade(head) = &heads {
+            // sparse only: its vectors index the vocabulary
+            dimension = head.vocab_size();
         }
         // Weights are copied and converted asynchronously on a GPU; finish before handing the
         // model to whichever thread will run it.
@@ -145,6 +166,7 @@ impl SentenceEmbedder {
             dtype: options.dtype,
             parameters,
             dimension,
+            heads,
         })
     }
 
@@ -169,6 +191,8 @@ impl SentenceEmbedder {
             parameters: self.parameters,
             vocab_size: self.tokenizer.vocab_size(),
             files,
+            outputs: self.outputs().names().split(',').filter(|n| !n.is_empty()).map(str::to_string).collect(),
+            heads: self.heads.name().to_string(),
         }
     }
 
@@ -253,6 +277,7 @@ impl SentenceEmbedder {
 
     /// Embed `texts`; one vector per text, in input order.
     pub fn embed_texts<S: AsRef<str>>(&self, texts: &[S], options: &EmbedOptions) -> Result<Embeddings> {
+        self.check_outputs(OutputKinds::DENSE)?;
         let prepared = self.tokenize_for_embedding(texts, options)?;
         let tokens = &prepared.tokens;
         let lengths: Vec<usize> = tokens.iter().map(|t| t.ids.len()).collect();
@@ -298,7 +323,90 @@ impl SentenceEmbedder {
     /// pooled, Dense-projected vectors, before normalisation. `masked_prefix[i]` leading tokens
     /// of `rows[i]` are left out of pooling (see [`EmbeddingTokens`]).
     pub fn embed_tokens(&self, rows: &[&[u32]], masked_prefix: &[usize]) -> Result<Vec<Vec<f32>>> {
+        self.check_outputs(OutputKinds::DENSE)?;
         self.forward_pooled(rows, masked_prefix)
+    }
+
+    /// The kinds of output this model produces (dense unless it has SPLADE or BGE-M3 heads).
+    pub fn outputs(&self) -> OutputKinds {
+        self.heads.outputs()
+    }
+
+    /// The heads after the encoder.
+    pub fn heads(&self) -> &OutputHeads {
+        &self.heads
+    }
+
+    /// An [`UnsupportedOutput`] error unless the model produces every kind in `kinds`.
+    pub fn check_outputs(&self, kinds: OutputKinds) -> Result<()> {
+        let available = self.outputs();
+        if kinds.is_subset_of(available) {
+            return Ok(());
+        }
+        let missing = OutputKinds {
+            dense: kinds.dense && !available.dense,
+            sparse: kinds.sparse && !available.sparse,
+            multivector: kinds.multivector && !available.multivector,
+        };
+        Err(UnsupportedOutput { model: self.id.clone(), requested: missing.names(), available: available.names() }
+            .into())
+    }
+
+    /// Dense vectors, sparse vectors and/or token vectors (ColBERT) of `texts` from one forward
+    /// pass per batch: the kinds `kinds` asks for are `Some`, in input order. Dense vectors are
+    /// finished as [`embed_texts`](Self::embed_texts) finishes them (normalisation, Matryoshka
+    /// `dimensions`); sparse and token vectors are the heads' own (see [`crate::heads`]).
+    pub fn embed_outputs_texts<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        kinds: OutputKinds,
+        options: &EmbedOptions,
+    ) -> Result<MultiEmbeddings> {
+        self.check_outputs(kinds)?;
+        if kinds == OutputKinds::default() {
+            return Ok(MultiEmbeddings::default());
+        }
+        let prepared = self.tokenize_for_embedding(texts, options)?;
+        let tokens = &prepared.tokens;
+        let lengths: Vec<usize> = tokens.iter().map(|t| t.ids.len()).collect();
+        let n = texts.len();
+        let mut dense: Vec<Vec<f32>> = if kinds.dense { vec![Vec::new(); n] } else { Vec::new() };
+        let mut sparse = if kinds.sparse { vec![Vec::new(); n] } else { Vec::new() };
+        let mut multivector = if kinds.multivector { vec![Vec::new(); n] } else { Vec::new() };
+        let batch_size = options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        for batch in plan_batches(&lengths, DEFAULT_TOKEN_BUDGET, batch_size) {
+            let rows: Vec<&[u32]> = batch.indices.iter().map(|&i| tokens[i].ids.as_slice()).collect();
+            let row_lengths: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+            let hidden = self.encoder.forward_packed(&rows.concat(), &row_lengths, &self.device)?;
+            if kinds.dense {
+                let masked = vec![prepared.masked_prefix; rows.len()];
+                for (&i, v) in batch.indices.iter().zip(self.pool_hidden(&hidden, &row_lengths, &masked)?) {
+                    dense[i] = v;
+                }
+            }
+            let out = self.heads.run(&hidden, self.encoder.hidden_size(), &rows, kinds)?;
+            for (&i, v) in batch.indices.iter().zip(out.sparse.into_iter().flatten()) {
+                sparse[i] = v;
+            }
+            for (&i, v) in batch.indices.iter().zip(out.multivector.into_iter().flatten()) {
+                multivector[i] = v;
+            }
+        }
+        for v in &mut dense {
+            self.finish_vector(v, options)?;
+        }
+        Ok(MultiEmbeddings {
+            dense: kinds.dense.then_some(dense),
+            sparse: kinds.sparse.then_some(sparse),
+            multivector: kinds.multivector.then_some(multivector),
+            tokens: lengths.iter().sum(),
+            truncated: tokens.iter().filter(|t| t.truncated).count(),
+        })
+    }
+
+    /// The vocabulary entry a sparse vector's id stands for (`##ing`, `▁the`).
+    pub fn vocabulary_token(&self, id: u32) -> Option<String> {
+        self.tokenizer.id_to_token(id)
     }
 
     /// Normalise and truncate (Matryoshka) one pooled vector as `options` say: the last step of
@@ -324,9 +432,14 @@ impl SentenceEmbedder {
 
     /// Run one batch and pool each sequence; Dense modules applied.
     fn forward_pooled(&self, rows: &[&[u32]], masked_prefix: &[usize]) -> Result<Vec<Vec<f32>>> {
-        let b = rows.len();
         let lengths: Vec<usize> = rows.iter().map(|r| r.len()).collect();
         let hidden = self.encoder.forward_packed(&rows.concat(), &lengths, &self.device)?;
+        self.pool_hidden(&hidden, &lengths, masked_prefix)
+    }
+
+    /// Pool each sequence of the encoder's packed output; Dense modules applied.
+    fn pool_hidden(&self, hidden: &[f32], lengths: &[usize], masked_prefix: &[usize]) -> Result<Vec<Vec<f32>>> {
+        let b = lengths.len();
         let h = self.encoder.hidden_size();
         let mut pooled = Vec::with_capacity(b);
         let mut at = 0;
@@ -417,5 +530,27 @@ impl Embedder for SentenceEmbedder {
 
     fn embed(&self, texts: &[&str], options: &EmbedOptions) -> Result<Embeddings, BoxError> {
         Ok(self.embed_texts(texts, options)?)
+    }
+
+    fn outputs(&self) -> OutputKinds {
+        self.heads.outputs()
+    }
+
+    fn vocabulary_token(&self, id: u32) -> Option<String> {
+        self.tokenizer.id_to_token(id)
+    }
+
+    fn embed_outputs(
+        &self,
+        texts: &[&str],
+        kinds: OutputKinds,
+        options: &EmbedOptions,
+    ) -> Result<MultiEmbeddings, BoxError> {
+        // The model's own error type, so an unsupported kind stays an `UnsupportedOutput` to
+        // downcast: unwrap it from ModelError.
+        self.embed_outputs_texts(texts, kinds, options).map_err(|e| match e {
+            ModelError::Unsupported(u) => Box::new(u) as BoxError,
+            other => Box::new(other) as BoxError,
+        })
     }
 }

@@ -50,6 +50,12 @@ pub enum DenseActivation {
     Sigmoid,
 }
 
+#[derive(Deserialize, Default)]
+struct SpladePoolingFile {
+    pooling_strategy: Option<String>,
+    activation_function: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct ModuleEntry {
     path: String,
@@ -177,7 +183,21 @@ impl SentenceConfig {
             let mdir = dir.join(&module.path);
             let kind = module.kind.rsplit('.').next().unwrap_or(&module.kind);
             match kind {
-                "Transformer" => {}
+                // sentence-transformers' SparseEncoder (SPLADE): the MLM head and its max pooling
+                // are ember's SPLADE head (crate::heads::splade).
+                "Transformer" | "MLMTransformer" => {}
+                "SpladePooling" => {
+                    let path = mdir.join("config.json");
+                    let p: SpladePoolingFile = read_optional(&path)?;
+                    let strategy = p.pooling_strategy.as_deref().unwrap_or("max");
+                    let activation = p.activation_function.as_deref().unwrap_or("relu");
+                    if strategy != "max" || activation.rsplit('.').next() != Some("relu") {
+                        return Err(ModelError::invalid(
+                            &path,
+                            format!("SpladePooling with pooling_strategy '{strategy}' and activation '{activation}' is not supported (ember's SPLADE is max + relu)"),
+                        ));
+                    }
+                }
                 "Pooling" => {
                     let path = mdir.join("config.json");
                     let p: PoolingFile = read_json(&path)?;

@@ -151,6 +151,16 @@ impl TextTokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// The vocabulary entry of `id` as the tokenizer stores it (`##ing`, `▁the`, `[CLS]`).
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// The id of a vocabulary entry or added token.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     /// The tokens of one text with their strings and byte offsets into `text` (what a tokenize
     /// endpoint shows), truncated like every input. Offsets are `None` for special tokens, and
     /// for every token when the model lowercases and that changed the text's byte length.

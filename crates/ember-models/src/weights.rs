@@ -55,10 +55,25 @@ pub fn load_tensors(files: &[PathBuf], dtype: DType, device: &Device) -> Result<
             // Floating-point weights take the compute dtype; integer buffers saved beside them
             // (BERT's `position_ids`) stay as they are (CUDA has no i64 → f16 cast).
             let t = if t.dtype() == dtype || !t.dtype().is_float() { t } else { t.to_dtype(dtype)? };
-            all.insert(name, t);
+            all.insert(layer_norm_name(name), t);
         }
     }
     Ok(all)
+}
+
+/// Old TensorFlow-converted BERT checkpoints (splade-tiny among them) name LayerNorm parameters
+/// `gamma`/`beta`; transformers reads them as `weight`/`bias`, and so does ember.
+fn layer_norm_name(name: String) -> String {
+    if !name.contains("LayerNorm.") && !name.contains("layer_norm.") {
+        return name;
+    }
+    if let Some(stem) = name.strip_suffix(".gamma") {
+        format!("{stem}.weight")
+    } else if let Some(stem) = name.strip_suffix(".beta") {
+        format!("{stem}.bias")
+    } else {
+        name
+    }
 }
 
 /// A VarBuilder rooted at the encoder's own weights: checkpoints saved from a task model carry a

@@ -9,6 +9,7 @@ pub mod get;
 pub mod ingest;
 pub mod models;
 pub mod rerank;
+pub mod score;
 pub mod search;
 pub mod serve;
 pub mod similarity;

@@ -28,6 +28,15 @@ pub fn run(command: ModelsCommand) -> anyhow::Result<()> {
             println!("path           {}", info.path.display());
             println!("architecture   {}", info.architecture);
             println!("dimension      {} (hidden size {})", info.dimension, info.hidden_size);
+            let outputs: Vec<&str> = info
+                .outputs
+                .iter()
+                .map(|o| if o == "multivector" { "colbert (multivector)" } else { o.as_str() })
+                .collect();
+            println!("outputs        {}", outputs.join(", "));
+            if info.heads != "none" {
+                println!("heads          {}", info.heads);
+            }
             let pooling: Vec<String> = info.pooling.iter().map(ToString::to_string).collect();
             println!("pooling        {}", pooling.join(" + "));
             println!("normalize      {}", info.normalize);
