@@ -73,6 +73,23 @@ pub enum Mode {
     Hybrid,
 }
 
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "hybrid" => Ok(Mode::Hybrid),
+            other => match other.parse::<Source>() {
+                Ok(Source::Dense) => Ok(Mode::Dense),
+                Ok(Source::Bm25) => Ok(Mode::Bm25),
+                Ok(Source::Sparse) => Ok(Mode::Sparse),
+                Ok(Source::MultiVector) => Ok(Mode::MultiVector),
+                Err(_) => Err(format!("unknown search mode '{s}' (dense, bm25, sparse, multivector or hybrid)")),
+            },
+        }
+    }
+}
+
 /// The depth of every list unless a request sets one: at least this many candidates.
 pub const DEFAULT_DEPTH: usize = 100;
 
@@ -164,6 +181,30 @@ pub struct Explanation {
     pub fused_score: f32,
     /// The reranker's score, for hits that went through the rerank stage.
     pub rerank_score: Option<f32>,
+}
+
+impl Explanation {
+    /// The JSON form `ember search --json` and the server print: `{"fused_rank", "fused_score",
+    /// "lists": {"<source>": {"rank", "score", "contribution"} | null}, "rerank_score"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let lists: serde_json::Map<String, serde_json::Value> = self
+            .lists
+            .iter()
+            .map(|l| {
+                let v = l.hit.map_or(
+                    serde_json::Value::Null,
+                    |h| serde_json::json!({"rank": h.rank, "score": h.score, "contribution": h.contribution}),
+                );
+                (l.source.name().to_string(), v)
+            })
+            .collect();
+        serde_json::json!({
+            "fused_rank": self.fused_rank,
+            "fused_score": self.fused_score,
+            "lists": lists,
+            "rerank_score": self.rerank_score,
+        })
+    }
 }
 
 /// One result: the hit (its `score` is the final one: rerank score, else fused, else the list's)

@@ -92,6 +92,39 @@ async fn collections_lifecycle_and_search() {
     assert_eq!(r.status, 422);
     assert_eq!(r.body["error"]["field"], "query");
 
+    // BM25 finds only the documents sharing a term; hybrid (RRF, k = 60) explains both lists.
+    let r = post(&state, "/v1/collections/docs/search", json!({"query": "bread", "mode": "bm25"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ids: Vec<&str> = r.body["hits"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["bread"]);
+    let r = post(
+        &state,
+        "/v1/collections/docs/search",
+        json!({"query": "eating bread", "mode": "hybrid", "k": 2, "explain": true}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let top = &r.body["hits"][0];
+    assert_eq!(top["id"], "bread");
+    assert_eq!(top["explain"]["lists"]["bm25"]["rank"], 1);
+    assert_eq!(top["explain"]["lists"]["dense"]["rank"], 1);
+    assert!((top["score"].as_f64().unwrap() - 2.0 / 61.0).abs() < 1e-6, "{}", r.text);
+    for (body, field) in [
+        (json!({"query": "q", "mode": "fuzzy"}), "mode"),
+        (json!({"query": "q", "mode": "hybrid", "fusion": "max"}), "fusion"),
+        (json!({"query": "q", "mode": "dense", "weights": [1.0, 2.0]}), "mode"),
+        (json!({"query": "q", "mode": "hybrid", "sources": ["dense", "bogus"]}), "sources"),
+        (json!({"query": "q", "fusion": "dbsf", "rrf_k": 10.0}), "rrf_k"),
+    ] {
+        let r = post(&state, "/v1/collections/docs/search", body).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(r.body["error"]["field"], field, "{}", r.text);
+    }
+    // No reranker is served here: a clear 404 naming the parameter.
+    let r = post(&state, "/v1/collections/docs/search", json!({"query": "q", "rerank": "ce"})).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(r.body["error"]["field"], "rerank", "{}", r.text);
+
     let r = delete(&state, "/v1/collections/docs/documents", Some(json!({"ids": ["food", "nope"]}))).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["deleted"], 1);

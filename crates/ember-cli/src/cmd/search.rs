@@ -164,22 +164,7 @@ fn hit_json(rank: usize, hit: &RetrievedHit) -> Value {
         "metadata": m,
     });
     if let Some(e) = &hit.explanation {
-        let lists: serde_json::Map<String, Value> = e
-            .lists
-            .iter()
-            .map(|l| {
-                let v = l
-                    .hit
-                    .map_or(Value::Null, |h| json!({"rank": h.rank, "score": h.score, "contribution": h.contribution}));
-                (l.source.name().to_string(), v)
-            })
-            .collect();
-        out["explain"] = json!({
-            "fused_rank": e.fused_rank,
-            "fused_score": e.fused_score,
-            "lists": lists,
-            "rerank_score": e.rerank_score,
-        });
+        out["explain"] = e.to_json();
     }
     out
 }

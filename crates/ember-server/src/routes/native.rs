@@ -5,12 +5,12 @@
 //! | method | path | what |
 //! |---|---|---|
 //! | GET | `/v1/collections` | every collection |
-//! | POST | `/v1/collections` | create one: `{"name", "model"?}` |
+//! | POST | `/v1/collections` | create one: `{"name", "model"?, "text_index"?}` (BM25 analyzer, default english) |
 //! | GET, DELETE | `/v1/collections/{name}` | one collection's summary; drop it |
 //! | POST | `/v1/collections/{name}/documents` | upsert `{"documents": [{"id", "text", "metadata"?}], "chunk"?}` |
 //! | DELETE | `/v1/collections/{name}/documents` | delete `{"ids": [...]}` |
 //! | GET | `/v1/collections/{name}/documents/{id}` | one document |
-//! | POST | `/v1/collections/{name}/search` | `{"query", "k"?, "filter"?}` |
+//! | POST | `/v1/collections/{name}/search` | `{"query", "k"?, "filter"?, "mode"?, "sources"?, "fusion"?, "rrf_k"?, "weights"?, "depth"?, "ef"?, "rerank"?, "rerank_top"?, "explain"?}` |
 //! | POST | `/v1/chunk` | `{"text", "max_tokens"?, "overlap"?, "format"?, "model"?}` |
 //!
 //! Documents are stored as given (one vector each, embedded with the model's document prompt);
@@ -27,9 +27,16 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ember_chunk::{ChunkConfig, Chunker, TextFormat, TokenCounter};
 use ember_core::{Embedder, Similarity};
-use ember_engine::{ingest, role_options, search, IngestOptions, SourceDocument, SourceFormat};
+use ember_engine::fusion::{Fusion, DEFAULT_RRF_K};
+use ember_engine::{
+    ingest, retrieve, role_options, IngestOptions, Mode, Models, RerankStage, SearchRequest as Retrieval, Source,
+    SourceDocument, SourceFormat,
+};
 use ember_models::TokenCount;
-use ember_store::{Collection, CollectionConfig, CollectionInfo, Document, Filter, IndexKind, Precision};
+use ember_store::{
+    AnalyzerConfig, Bm25Params, Collection, CollectionConfig, CollectionInfo, Document, Filter, IndexKind, Precision,
+    TextIndexConfig,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -114,6 +121,24 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, Error> {
 pub struct CreateRequest {
     pub name: String,
     pub model: Option<String>,
+    /// The BM25 text index: `english` (default), `plain`, `chinese` or `none`.
+    pub text_index: Option<String>,
+}
+
+fn text_index(name: Option<&str>) -> Result<Option<TextIndexConfig>, ApiError> {
+    let analyzer = match name.unwrap_or("english") {
+        "english" => AnalyzerConfig::english(),
+        "plain" => AnalyzerConfig::plain(),
+        "chinese" => AnalyzerConfig::chinese(),
+        "none" => return Ok(None),
+        other => {
+            return Err(ApiError::invalid_field(
+                "text_index",
+                format!("unknown text index '{other}' (english, plain, chinese or none)"),
+            ))
+        }
+    };
+    Ok(Some(TextIndexConfig { analyzer, bm25: Bm25Params::default() }))
 }
 
 async fn create(
@@ -122,13 +147,14 @@ async fn create(
 ) -> Result<(StatusCode, Json<CollectionSummary>), Error> {
     let store = state.store()?.clone();
     let served = state.models().select(request.model.as_deref())?;
+    let text_index = text_index(request.text_index.as_deref())?;
     let config = CollectionConfig {
         model_id: served.model().model_id().to_string(),
         dimension: served.model().dimension(),
         distance: Similarity::Cosine,
         precision: Precision::Float32,
         index: IndexKind::Flat,
-        text_index: None,
+        text_index,
         sparse: None,
         multivector: None,
     };
@@ -359,12 +385,29 @@ async fn get_document(
     Ok(Json(out))
 }
 
+/// A search: the CLI's `ember search` options as JSON. `mode`: dense (default), bm25, sparse,
+/// multivector or hybrid; `fusion`: rrf (k = `rrf_k`, default 60; weighted when `weights`
+/// differ), min_max or dbsf; `rerank`: the name of a reranker this server serves (`--reranker`),
+/// applied to the best `rerank_top` (default 100) fused hits.
 #[derive(Debug, Deserialize)]
 pub struct SearchRequest {
     pub query: String,
     #[serde(default = "default_k")]
     pub k: usize,
     pub filter: Option<String>,
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub sources: Vec<String>,
+    pub fusion: Option<String>,
+    pub rrf_k: Option<f32>,
+    #[serde(default)]
+    pub weights: Vec<f32>,
+    pub depth: Option<usize>,
+    pub ef: Option<usize>,
+    pub rerank: Option<String>,
+    pub rerank_top: Option<usize>,
+    #[serde(default)]
+    pub explain: bool,
 }
 
 fn default_k() -> usize {
@@ -374,25 +417,90 @@ fn default_k() -> usize {
 /// The most hits one search returns.
 pub const MAX_K: usize = 10_000;
 
-async fn search_collection(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    Body(request, _): Body<SearchRequest, Native>,
-) -> Result<Json<Value>, Error> {
+/// The request's retrieval options, validated into the engine's types.
+struct SearchPlan {
+    mode: Mode,
+    sources: Vec<Source>,
+    fusion: Fusion,
+    filter: Option<Filter>,
+}
+
+fn plan_search(request: &SearchRequest) -> Result<SearchPlan, ApiError> {
     if request.k == 0 || request.k > MAX_K {
-        return Err(ApiError::invalid_field("k", format!("{} is not between 1 and {MAX_K}", request.k)).into());
+        return Err(ApiError::invalid_field("k", format!("{} is not between 1 and {MAX_K}", request.k)));
+    }
+    if request.depth == Some(0) {
+        return Err(ApiError::invalid_field("depth", "must be at least 1"));
     }
     let filter = match request.filter.as_deref() {
         Some(f) => Some(Filter::parse(f).map_err(|e| ApiError::invalid_field("filter", e))?),
         None => None,
     };
+    let mode = match request.mode.as_deref() {
+        Some(m) => m.parse::<Mode>().map_err(|e| ApiError::invalid_field("mode", e))?,
+        None => Mode::Dense,
+    };
+    let sources = request.sources.iter().map(|s| s.parse::<Source>()).collect::<Result<Vec<_>, _>>();
+    let sources = sources.map_err(|e| ApiError::invalid_field("sources", e))?;
+    if mode != Mode::Hybrid && (!sources.is_empty() || !request.weights.is_empty()) {
+        return Err(ApiError::invalid_field("mode", "sources and weights apply to mode hybrid"));
+    }
+    let fusion = match request.fusion.as_deref() {
+        Some(f) => f.parse::<Fusion>().map_err(|e| ApiError::invalid_field("fusion", e.to_string()))?,
+        None => Fusion::default(),
+    };
+    let fusion = match (fusion, request.rrf_k) {
+        (Fusion::Rrf { .. }, k) => Fusion::Rrf { k: k.unwrap_or(DEFAULT_RRF_K) },
+        (_, Some(_)) => return Err(ApiError::invalid_field("rrf_k", "applies to fusion rrf")),
+        (other, None) => other,
+    };
+    Ok(SearchPlan { mode, sources, fusion, filter })
+}
+
+async fn search_collection(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Body(request, _): Body<SearchRequest, Native>,
+) -> Result<Json<Value>, Error> {
+    let plan = plan_search(&request)?;
+    let reranker = match request.rerank.as_deref() {
+        Some(r) => Some(state.rerankers().select(Some(r)).map_err(|e| e.with_param("rerank"))?.queue.model().clone()),
+        None => None,
+    };
     let (collection, served) = open(&state, name).await?;
     let embedder = served.queued_embedder();
-    let hits =
-        blocking(move || Ok(search(&collection, &embedder, &request.query, request.k, filter.as_ref())?)).await?;
+    let hits = blocking(move || {
+        let retrieval = Retrieval {
+            query: &request.query,
+            k: request.k,
+            mode: plan.mode,
+            sources: &plan.sources,
+            fusion: plan.fusion,
+            weights: &request.weights,
+            depth: request.depth,
+            filter: plan.filter.as_ref(),
+            effort: request.ef,
+            rerank: reranker.as_deref().map(|r| RerankStage { reranker: r, top_n: request.rerank_top.unwrap_or(100) }),
+            explain: request.explain,
+        };
+        let models = Models { dense: Some(&embedder), sparse: None };
+        Ok(retrieve(&collection, models, &retrieval)?.hits)
+    })
+    .await?;
     let hits: Vec<Value> = hits
         .into_iter()
-        .map(|h| json!({ "id": h.id, "score": h.score, "text": h.document.text, "metadata": h.document.metadata }))
+        .map(|h| {
+            let mut out = json!({
+                "id": h.hit.id,
+                "score": h.hit.score,
+                "text": h.hit.document.text,
+                "metadata": h.hit.document.metadata,
+            });
+            if let Some(e) = &h.explanation {
+                out["explain"] = e.to_json();
+            }
+            out
+        })
         .collect();
     Ok(Json(json!({ "hits": hits })))
 }
