@@ -285,3 +285,43 @@ async fn served_over_a_real_socket() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// A collection search with `"rerank"` orders the candidates by the served reranker's scores,
+/// which equal the library's, and explains each hit's rerank score.
+#[tokio::test]
+async fn collection_search_reranks_with_a_served_reranker() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ember_store::Store::open(dir.path()).unwrap();
+    let Some(bert) = bert_reranker() else { return };
+    let Some(model) = minilm() else { return };
+    let rerankers = vec![("bert".to_string(), Arc::clone(&bert))];
+    let state =
+        AppState::with_rerankers(vec![("minilm".to_string(), model)], rerankers, Some(store), ServerConfig::default())
+            .unwrap();
+    let r = post(&state, "/v1/collections", json!({"name": "docs"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let docs = documents();
+    let body: Vec<Value> = docs
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.is_empty())
+        .map(|(i, t)| json!({"id": format!("d{i}"), "text": t}))
+        .collect();
+    let r = post(&state, "/v1/collections/docs/documents", json!({"documents": body, "truncate": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = post(
+        &state,
+        "/v1/collections/docs/search",
+        json!({"query": QUERY, "k": 4, "mode": "hybrid", "rerank": "bert", "rerank_top": 4, "explain": true}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let hits = r.body["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 4);
+    let texts: Vec<&str> = hits.iter().map(|h| h["text"].as_str().unwrap()).collect();
+    let want = bert.score_pairs(QUERY, &texts, &RerankOptions::default()).unwrap().scores;
+    for (h, w) in hits.iter().zip(&want) {
+        close(&h["explain"]["rerank_score"], *w, h["id"].as_str().unwrap());
+    }
+    assert!(want.windows(2).all(|p| p[0] >= p[1]), "hits not in rerank order: {want:?}");
+}
