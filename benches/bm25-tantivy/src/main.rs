@@ -168,9 +168,11 @@ fn tantivy_ids(searcher: &Searcher, hits: &[(f32, DocAddress)]) -> Vec<usize> {
         .collect()
 }
 
-fn overlap(a: &[Vec<usize>], b: &[Vec<usize>]) -> (f64, usize) {
+/// Mean |A ∩ B| / max(|A|, |B|) over queries, lists with the same set, lists identical in order.
+fn overlap(a: &[Vec<usize>], b: &[Vec<usize>]) -> (f64, usize, usize) {
     let mut sum = 0.0;
     let mut identical = 0;
+    let mut same_set = 0;
     for (x, y) in a.iter().zip(b) {
         let xs: HashSet<_> = x.iter().collect();
         let common = y.iter().filter(|i| xs.contains(i)).count();
@@ -179,8 +181,11 @@ fn overlap(a: &[Vec<usize>], b: &[Vec<usize>]) -> (f64, usize) {
         if x == y {
             identical += 1;
         }
+        if common == x.len() && x.len() == y.len() {
+            same_set += 1;
+        }
     }
-    (sum / a.len() as f64, identical)
+    (sum / a.len() as f64, same_set, identical)
 }
 
 fn main() {
@@ -329,7 +334,7 @@ fn main() {
         let nq = queries.len() as f64;
         let qe = nq / median(te.clone());
         let qt = nq / median(tt.clone());
-        let (ov, identical) = overlap(&ember_hits, &tv_hits);
+        let (ov, same_set, identical) = overlap(&ember_hits, &tv_hits);
         println!(
             "[{m}] tantivy: build {build:.2} s ({segs} segment){}",
             pre_secs.map(|s| format!(", plus {s:.2} s of ember analysis beforehand")).unwrap_or_default()
@@ -337,20 +342,20 @@ fn main() {
         println!("[{m}] ember   passes (s): {:?}", te.iter().map(|x| (x * 1e4).round() / 1e4).collect::<Vec<_>>());
         println!("[{m}] tantivy passes (s): {:?}", tt.iter().map(|x| (x * 1e4).round() / 1e4).collect::<Vec<_>>());
         println!(
-            "[{m}] QPS ember {qe:.0}, tantivy {qt:.0}, ratio {:.2}x; top-{K} overlap {:.1}% ({identical}/{} identical lists)",
+            "[{m}] QPS ember {qe:.0}, tantivy {qt:.0}, ratio {:.2}x; top-{K} overlap {:.2}% ({same_set}/{} same set, {identical} same order)",
             qe / qt,
             ov * 100.0,
             queries.len()
         );
         rows.push(format!(
-            "| {m} | {qe:.0} | {qt:.0} | {:.2}× | {ember_build:.1} s | {build:.1} s | {:.1}% ({identical}/{}) |",
+            "| {m} | {qe:.0} | {qt:.0} | {:.2}× | {ember_build:.1} s | {build:.1} s | {:.2}% | {same_set} / {identical} of {} |",
             qe / qt,
             ov * 100.0,
             queries.len()
         ));
     }
-    println!("\n| tantivy input | ember QPS | tantivy QPS | ember / tantivy | ember build | tantivy build | top-10 overlap (identical lists) |");
-    println!("|---|---:|---:|---:|---:|---:|---|");
+    println!("\n| tantivy input | ember QPS | tantivy QPS | ember / tantivy | ember build | tantivy build | top-10 overlap | same set / same order |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
     for r in rows {
         println!("{r}");
     }
