@@ -21,7 +21,8 @@
 //! Single thread, top 10, searchers reused, one warm-up pass, then `--reps` timed passes per
 //! engine (interleaved) and the median pass reported.
 //!
-//! Usage: bm25-tantivy [--data data/scifact] [--docs 100000] [--reps 5] [--mode pre|native|both]
+//! Usage: bm25-tantivy [--data data/scifact] [--docs 100000] [--reps 5] [--mode pre|pre-noboost|native|both]
+//!        [--show-diffs]   (print the queries whose top 10 differ, with both engines' scores)
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -276,10 +277,23 @@ fn main() {
             }
         };
         let top = TopDocs::with_limit(K);
-        let tv_hits: Vec<Vec<usize>> = queries
-            .iter()
-            .map(|q| tantivy_ids(&searcher, &searcher.search(&make_query(q), &top).expect("search")))
-            .collect();
+        let tv_scored: Vec<Vec<(f32, DocAddress)>> =
+            queries.iter().map(|q| searcher.search(&make_query(q), &top).expect("search")).collect();
+        let tv_hits: Vec<Vec<usize>> = tv_scored.iter().map(|h| tantivy_ids(&searcher, h)).collect();
+        if args.iter().any(|a| a == "--show-diffs") {
+            // tantivy keeps BM25's (k1 + 1) factor, which ember (as Lucene ≥ 8) drops.
+            for (qi, q) in queries.iter().enumerate() {
+                if ember_hits[qi] != tv_hits[qi] {
+                    let e = ember.search_text(q, K, None).expect("search");
+                    println!("[{m}] differs: {q}");
+                    println!("  ember:   {:?}", e.iter().map(|s| (s.id, s.score)).collect::<Vec<_>>());
+                    println!(
+                        "  tantivy: {:?}",
+                        tv_hits[qi].iter().zip(&tv_scored[qi]).map(|(id, (sc, _))| (*id, sc / 2.2)).collect::<Vec<_>>()
+                    );
+                }
+            }
+        }
         let prebuilt: Vec<BooleanQuery> = queries.iter().map(|q| make_query(q)).collect();
         let mut time_tantivy = || {
             let t = Instant::now();
