@@ -216,14 +216,9 @@ fn main() {
         ember.insert_text(i, d).expect("insert");
     }
     let ember_build = t0.elapsed().as_secs_f64();
-    println!(
-        "ember: build {ember_build:.2} s ({} terms, {} postings)",
-        ember.term_count(),
-        ember.posting_count()
-    );
-    let ember_search = |q: &str| -> Vec<usize> {
-        ember.search_text(q, K, None).expect("search").into_iter().map(|s| s.id).collect()
-    };
+    println!("ember: build {ember_build:.2} s ({} terms, {} postings)", ember.term_count(), ember.posting_count());
+    let ember_search =
+        |q: &str| -> Vec<usize> { ember.search_text(q, K, None).expect("search").into_iter().map(|s| s.id).collect() };
     let ember_hits: Vec<Vec<usize>> = queries.iter().map(|q| ember_search(q)).collect();
     let time_ember = || {
         let t = Instant::now();
@@ -247,7 +242,8 @@ fn main() {
             let t = Instant::now();
             let analyzed: Vec<String> = docs.iter().map(|d| analyzer.analyze(d).join(" ")).collect();
             let pre_secs = t.elapsed().as_secs_f64();
-            let (tv, build, segs) = build_tantivy(&analyzed, TextAnalyzer::builder(WhitespaceTokenizer::default()).build());
+            let (tv, build, segs) =
+                build_tantivy(&analyzed, TextAnalyzer::builder(WhitespaceTokenizer::default()).build());
             (tv, build, segs, Some(pre_secs))
         } else {
             let a = TextAnalyzer::builder(SimpleTokenizer::default())
@@ -306,10 +302,13 @@ fn main() {
         };
         // Breakdown: tantivy with the queries built beforehand (search only), and the cost of
         // ember's query analysis alone (inside both engines' timed loops above).
-        let repeated = queries.iter().filter(|q| {
-            let t = analyzer.analyze(q);
-            t.iter().collect::<HashSet<_>>().len() < t.len()
-        }).count();
+        let repeated = queries
+            .iter()
+            .filter(|q| {
+                let t = analyzer.analyze(q);
+                t.iter().collect::<HashSet<_>>().len() < t.len()
+            })
+            .count();
         let time_prebuilt = || {
             let t = Instant::now();
             let mut n = 0;
