@@ -227,3 +227,78 @@ fn score_and_info_name_the_outputs_a_model_has() {
     let o = ember(&["models", "info", "-m", dense.to_str().unwrap()], None);
     assert!(String::from_utf8(o.stdout).unwrap().contains("outputs        dense\n"));
 }
+
+/// `ember ingest --multivector` stores BGE-M3's token vectors and `ember search --mode
+/// multivector` ranks by MaxSim: the same order and scores as `ember score --mode colbert`
+/// (FlagEmbedding's colbert_score, checked against the reference in
+/// `score_reproduces_flagembedding_compute_score`).
+#[test]
+fn multivector_collections_rank_by_colbert_score() {
+    let Some(model) = tiny_bge_m3("m3-multivector") else { return };
+    let m = model.to_str().unwrap();
+    let dir = temp("m3-multivector-in");
+    let texts = [
+        "BGE M3 is an embedding model supporting dense, lexical and multi-vector retrieval.",
+        "Paris is the capital and largest city of France.",
+        "Cats are small domesticated felines that purr.",
+        "BM25 is a ranking function used by search engines.",
+    ];
+    let corpus: String =
+        texts.iter().enumerate().map(|(i, t)| format!("{{\"id\": \"d{i}\", \"text\": \"{t}\"}}\n")).collect();
+    std::fs::write(dir.join("corpus.jsonl"), corpus).unwrap();
+    let data = temp("m3-multivector-data");
+    let data = data.to_str().unwrap();
+    let o = ember(
+        &[
+            "ingest",
+            dir.join("corpus.jsonl").to_str().unwrap(),
+            "-c",
+            "kb",
+            "-m",
+            m,
+            "--multivector",
+            "--data-dir",
+            data,
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let query = "What is BGE M3?";
+    let o = ember(&["search", "kb", query, "--mode", "multivector", "-k", "4", "--json", "--data-dir", data], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let hits = json_lines(&o.stdout);
+    assert_eq!(hits.len(), 4);
+
+    std::fs::write(dir.join("docs.txt"), texts.join("\n")).unwrap();
+    let o = ember(
+        &["score", "-m", m, "-q", query, "-d", dir.join("docs.txt").to_str().unwrap(), "--mode", "colbert"],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let scores: Vec<f32> = String::from_utf8(o.stdout).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(scores.len(), 4);
+    let mut want: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
+    want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    for (hit, (i, s)) in hits.iter().zip(&want) {
+        assert_eq!(hit["id"].as_str().unwrap(), format!("d{i}#0"), "{hits:?} vs {want:?}");
+        assert!((f(&hit["score"]) - s).abs() <= 1e-4, "d{i}: {} vs {s}", hit["score"]);
+    }
+
+    // A model without token vectors is refused before a collection exists.
+    let Some(minilm) = real_model("minilm", "all-MiniLM-L6-v2") else { return };
+    let o = ember(
+        &[
+            "ingest",
+            dir.join("corpus.jsonl").to_str().unwrap(),
+            "-c",
+            "kb2",
+            "-m",
+            minilm.to_str().unwrap(),
+            "--multivector",
+            "--data-dir",
+            data,
+        ],
+        None,
+    );
+    assert_fails_with(&o, &["--multivector needs a model with token vectors", "produces: dense"]);
+}

@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use ember_chunk::TokenCounter;
-use ember_core::Embedder;
+use ember_core::{Embedder, OutputKinds};
 use ember_engine::{
     ingest_with, open_or_create_in, read_sources, CollectionSettings, IngestOptions, IngestProgress, Models, SourceScan,
 };
 use ember_models::TokenCount;
-use ember_store::{AnalyzerConfig, Bm25Params, IndexKind, Precision, SparseFieldConfig, TextIndexConfig};
+use ember_store::{
+    AnalyzerConfig, Bm25Params, IndexKind, MultiVectorConfig, Precision, SparseFieldConfig, TextIndexConfig,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::model_source::{self, ModelArgs, DEFAULT_MODEL};
@@ -68,6 +70,10 @@ pub struct IngestArgs {
     /// dense model itself when it has a sparse head, e.g. BGE-M3).
     #[arg(long)]
     pub sparse_model: Option<String>,
+    /// Give a new collection a multi-vector (ColBERT) field filled with the model's token vectors
+    /// from the same forward pass (BGE-M3), searched by MaxSim (`ember search --mode multivector`).
+    #[arg(long)]
+    pub multivector: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -154,7 +160,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
         },
         text_index: args.text_index(store.backend() == "embedded"),
         sparse: args.sparse_model.as_deref().map(|m| SparseFieldConfig { model_id: stable_model_ref(m) }),
-        multivector: None,
+        multivector: if args.multivector { Some(multivector_field(&model)?) } else { None },
     };
     // The sparse field's model: the existing collection's, else the one asked for. Checked before
     // a collection is created, so a model without sparse output leaves nothing behind.
@@ -252,4 +258,24 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The multi-vector field of a new collection: the token vectors' length, read off the model's
+/// own output for a probe text (a model without token vectors is refused, naming what it has).
+fn multivector_field(model: &dyn Embedder) -> anyhow::Result<MultiVectorConfig> {
+    if !model.outputs().multivector {
+        anyhow::bail!(
+            "--multivector needs a model with token vectors (ColBERT / BGE-M3); '{}' produces: {}",
+            model.model_id(),
+            model.outputs().names()
+        );
+    }
+    let probe = model
+        .embed_outputs(&["probe"], OutputKinds::MULTIVECTOR, &Default::default())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dimension = probe.multivector.and_then(|v| v.first().and_then(|t| t.first().map(Vec::len))).unwrap_or(0);
+    if dimension == 0 {
+        anyhow::bail!("model '{}' returned no token vectors for a probe text", model.model_id());
+    }
+    Ok(MultiVectorConfig { dimension })
 }
