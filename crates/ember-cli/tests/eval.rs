@@ -205,7 +205,12 @@ fn eval_sparse_with_splade_matches_brute_force_dot_products() {
     }
     let n = queries.len() as f64;
     let metric = |k: &str| r["metrics"][k].as_f64().unwrap();
-    assert!((metric("ndcg_at_10") - ndcg / n).abs() < 1e-6, "ranks {ranks:?}: {} vs {}", metric("ndcg_at_10"), ndcg / n);
+    assert!(
+        (metric("ndcg_at_10") - ndcg / n).abs() < 1e-6,
+        "ranks {ranks:?}: {} vs {}",
+        metric("ndcg_at_10"),
+        ndcg / n
+    );
     assert!((metric("mrr_at_10") - mrr / n).abs() < 1e-6, "ranks {ranks:?}");
     assert!((metric("recall_at_1") - hit1 / n).abs() < 1e-6, "ranks {ranks:?}");
     assert_eq!(r["main_score"], r["metrics"]["ndcg_at_10"]);

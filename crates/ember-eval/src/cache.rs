@@ -256,9 +256,8 @@ impl SparseCache {
 
 /// `embedder`'s sparse vectors for `texts` (an error naming what it produces when it has none).
 pub fn embed_sparse(embedder: &dyn Embedder, texts: &[&str], options: &EmbedOptions) -> Result<Vec<SparseVector>> {
-    let out = embedder
-        .embed_outputs(texts, OutputKinds::SPARSE, options)
-        .map_err(|e| EvalError::Embed(e.to_string()))?;
+    let out =
+        embedder.embed_outputs(texts, OutputKinds::SPARSE, options).map_err(|e| EvalError::Embed(e.to_string()))?;
     match out.sparse {
         Some(v) if v.len() == texts.len() => Ok(v),
         _ => Err(EvalError::Embed(format!(

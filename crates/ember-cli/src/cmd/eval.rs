@@ -137,10 +137,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Some(name) => {
             let model = model_source::load(&ModelArgs { model: name.clone(), revision: args.revision.clone() })?;
             if !model.outputs().sparse {
-                bail!(
-                    "--sparse-model {name} produces no sparse vectors (it produces: {})",
-                    model.outputs().names()
-                );
+                bail!("--sparse-model {name} produces no sparse vectors (it produces: {})", model.outputs().names());
             }
             Some((name.as_str(), model))
         }
@@ -161,10 +158,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         };
         for (path, task) in &plans {
             if *task != TaskKind::Retrieval {
-                bail!(
-                    "{} is a {task} dataset; without --model only BM25 or sparse retrieval can run",
-                    path.display()
-                );
+                bail!("{} is a {task} dataset; without --model only BM25 or sparse retrieval can run", path.display());
             }
             let ds = load_beir(path, &args.split)?;
             let options = EvalOptions {
