@@ -216,6 +216,9 @@ fn eval_sparse_with_splade_matches_brute_force_dot_products() {
     assert_eq!(r["main_score"], r["metrics"]["ndcg_at_10"]);
     // What this model does on this set (the brute force above says why).
     assert_eq!(ranks, SPLADE_TINY_RANKS, "relevant documents' ranks");
+    // The volcano document ranks second for q1, the others first: nDCG@10 = (1/log2(3) + 3) / 4.
+    assert!((metric("ndcg_at_10") - (1.0 / 3f64.log2() + 3.0) / 4.0).abs() < 1e-6);
+    assert!((metric("mrr_at_10") - 0.875).abs() < 1e-6);
 
     let second = eval_json(&args);
     assert_eq!(second[0]["cache_hits"], 6 + 4);
@@ -223,7 +226,7 @@ fn eval_sparse_with_splade_matches_brute_force_dot_products() {
 }
 
 /// The relevant documents' ranks under splade-tiny in [`eval_sparse_with_splade_matches_brute_force_dot_products`].
-const SPLADE_TINY_RANKS: [Option<usize>; 4] = [Some(1), Some(1), Some(1), Some(1)];
+const SPLADE_TINY_RANKS: [Option<usize>; 4] = [Some(2), Some(1), Some(1), Some(1)];
 
 #[test]
 fn eval_sparse_refuses_models_without_sparse_output() {
