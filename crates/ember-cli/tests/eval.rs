@@ -91,3 +91,165 @@ fn eval_errors_name_the_file() {
         &["test.tsv:2", "corpus id '2'"],
     );
 }
+
+/// A small BEIR set: six documents (two with titles), four queries, one relevant document each.
+fn write_small_beir(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("qrels")).unwrap();
+    std::fs::write(
+        dir.join("corpus.jsonl"),
+        "\
+{\"_id\": \"cats\", \"title\": \"\", \"text\": \"Cats are small domesticated felines that purr and chase mice.\"}
+{\"_id\": \"volcano\", \"title\": \"Volcanoes\", \"text\": \"A volcano erupts when molten rock, ash and gases escape from a magma chamber.\"}
+{\"_id\": \"vitamin\", \"title\": \"\", \"text\": \"Vitamin D supplementation improves bone density in older adults.\"}
+{\"_id\": \"market\", \"title\": \"\", \"text\": \"The stock market fell sharply after the central bank raised interest rates.\"}
+{\"_id\": \"plants\", \"title\": \"Photosynthesis\", \"text\": \"Plants convert sunlight, water and carbon dioxide into glucose in their leaves.\"}
+{\"_id\": \"etna\", \"title\": \"\", \"text\": \"Mount Etna in Sicily had a large eruption with lava flows last year.\"}
+",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("queries.jsonl"),
+        "\
+{\"_id\": \"q1\", \"text\": \"volcanic eruption and lava\"}
+{\"_id\": \"q2\", \"text\": \"does vitamin d help bones\"}
+{\"_id\": \"q3\", \"text\": \"how do plants make sugar\"}
+{\"_id\": \"q4\", \"text\": \"why did shares drop\"}
+",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("qrels/test.tsv"),
+        "query-id\tcorpus-id\tscore\nq1\tvolcano\t1\nq2\tvitamin\t1\nq3\tplants\t1\nq4\tmarket\t1\n",
+    )
+    .unwrap();
+}
+
+/// `ember embed`'s sparse vectors (term id → weight) of `texts`, one per line.
+fn splade_vectors(model: &str, texts: &[&str], name: &str) -> Vec<std::collections::HashMap<String, f64>> {
+    let input = temp(name).join("texts.txt");
+    std::fs::write(&input, texts.join("\n") + "\n").unwrap();
+    let o = ember(&["embed", "-m", model, "--output-kind", "sparse", "-i", input.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let row: serde_json::Value = serde_json::from_str(l).unwrap();
+            row["sparse"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap())).collect()
+        })
+        .collect()
+}
+
+/// `ember eval --mode sparse` with splade-tiny (the engine's sparse list on a scratch collection)
+/// scores exactly what a brute-force ranking by dot products of the same model's sparse vectors
+/// (`ember embed --output-kind sparse`) scores, and the sparse cache serves a re-run.
+#[test]
+fn eval_sparse_with_splade_matches_brute_force_dot_products() {
+    let Some(splade) = real_model("splade-tiny", "splade-tiny") else { return };
+    let m = splade.to_str().unwrap();
+    let beir = temp("eval-sparse-data");
+    write_small_beir(&beir);
+    let cache = temp("eval-sparse-cache");
+    let args = [
+        "eval",
+        "-d",
+        beir.to_str().unwrap(),
+        "--mode",
+        "sparse",
+        "--sparse-model",
+        m,
+        "--json",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    let first = eval_json(&args);
+    let r = &first[0];
+    assert_eq!(r["model"], m);
+    assert_eq!(r["texts"], 6 + 4);
+    assert_eq!(r["cache_hits"], 0);
+
+    // Brute force: BEIR's full text is "title text", trimmed.
+    let docs = [
+        ("cats", "Cats are small domesticated felines that purr and chase mice."),
+        ("volcano", "Volcanoes A volcano erupts when molten rock, ash and gases escape from a magma chamber."),
+        ("vitamin", "Vitamin D supplementation improves bone density in older adults."),
+        ("market", "The stock market fell sharply after the central bank raised interest rates."),
+        ("plants", "Photosynthesis Plants convert sunlight, water and carbon dioxide into glucose in their leaves."),
+        ("etna", "Mount Etna in Sicily had a large eruption with lava flows last year."),
+    ];
+    let queries = [
+        ("volcanic eruption and lava", "volcano"),
+        ("does vitamin d help bones", "vitamin"),
+        ("how do plants make sugar", "plants"),
+        ("why did shares drop", "market"),
+    ];
+    let dv = splade_vectors(m, &docs.map(|d| d.1), "eval-sparse-docs");
+    let qv = splade_vectors(m, &queries.map(|q| q.0), "eval-sparse-queries");
+    let (mut ndcg, mut mrr, mut hit1) = (0.0, 0.0, 0.0);
+    let mut ranks = Vec::new();
+    for ((_, relevant), q) in queries.iter().zip(&qv) {
+        let mut scored: Vec<(&str, f64)> = docs
+            .iter()
+            .zip(&dv)
+            .map(|((id, _), d)| (*id, q.iter().filter_map(|(t, w)| d.get(t).map(|x| w * x)).sum::<f64>()))
+            .filter(|(_, s)| *s > 0.0)
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let rank = scored.iter().position(|(id, _)| id == relevant).map(|p| p + 1);
+        ranks.push(rank);
+        if let Some(rank) = rank {
+            ndcg += 1.0 / ((rank + 1) as f64).log2();
+            mrr += 1.0 / rank as f64;
+            hit1 += f64::from(u8::from(rank == 1));
+        }
+    }
+    let n = queries.len() as f64;
+    let metric = |k: &str| r["metrics"][k].as_f64().unwrap();
+    assert!(
+        (metric("ndcg_at_10") - ndcg / n).abs() < 1e-6,
+        "ranks {ranks:?}: {} vs {}",
+        metric("ndcg_at_10"),
+        ndcg / n
+    );
+    assert!((metric("mrr_at_10") - mrr / n).abs() < 1e-6, "ranks {ranks:?}");
+    assert!((metric("recall_at_1") - hit1 / n).abs() < 1e-6, "ranks {ranks:?}");
+    assert_eq!(r["main_score"], r["metrics"]["ndcg_at_10"]);
+    // What this model does on this set (the brute force above says why).
+    assert_eq!(ranks, SPLADE_TINY_RANKS, "relevant documents' ranks");
+    // The volcano document ranks second for q1, the others first: nDCG@10 = (1/log2(3) + 3) / 4.
+    assert!((metric("ndcg_at_10") - (1.0 / 3f64.log2() + 3.0) / 4.0).abs() < 1e-6);
+    assert!((metric("mrr_at_10") - 0.875).abs() < 1e-6);
+
+    let second = eval_json(&args);
+    assert_eq!(second[0]["cache_hits"], 6 + 4);
+    assert_eq!(second[0]["main_score"], r["main_score"]);
+}
+
+/// The relevant documents' ranks under splade-tiny in [`eval_sparse_with_splade_matches_brute_force_dot_products`].
+const SPLADE_TINY_RANKS: [Option<usize>; 4] = [Some(2), Some(1), Some(1), Some(1)];
+
+#[test]
+fn eval_sparse_refuses_models_without_sparse_output() {
+    let Some(model) = tiny_model("eval-sparse-bad") else { return };
+    let m = model.to_str().unwrap();
+    let beir = temp("eval-sparse-bad-data");
+    write_small_beir(&beir);
+    let d = beir.to_str().unwrap();
+    assert_error(
+        &ember(&["eval", "-m", m, "-d", d, "--mode", "sparse", "--no-cache"], None),
+        &["produces no sparse vectors (it produces: dense)", "--sparse-model"],
+    );
+    assert_error(
+        &ember(&["eval", "-d", d, "--mode", "sparse", "--sparse-model", m, "--no-cache"], None),
+        &["--sparse-model", "produces no sparse vectors (it produces: dense)"],
+    );
+    assert_error(
+        &ember(&["eval", "-m", m, "-d", d, "--mode", "hybrid", "--sources", "dense,sparse", "--no-cache"], None),
+        &["produces no sparse vectors (it produces: dense)"],
+    );
+    assert_error(&ember(&["eval", "-d", d, "--mode", "sparse"], None), &["--mode sparse needs --sparse-model"]);
+    assert_error(
+        &ember(&["eval", "-m", m, "-d", d, "--sparse-model", m], None),
+        &["--sparse-model applies to --mode sparse"],
+    );
+}

@@ -8,10 +8,10 @@ pub mod metrics;
 pub mod report;
 pub mod task;
 
-pub use cache::EmbeddingCache;
+pub use cache::{EmbeddingCache, SparseCache};
 pub use dataset::{
     detect, load_beir, load_labelled, load_pairs, load_reranking, load_squad, LabelledDataset, Layout, PairDataset,
     RerankingDataset, RetrievalDataset,
 };
 pub use error::EvalError;
-pub use task::{EmbedStep, EvalOptions, TaskKind, TaskResult};
+pub use task::{EmbedStep, EvalOptions, SparseStep, TaskKind, TaskResult};

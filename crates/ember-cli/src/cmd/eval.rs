@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use ember_core::Embedder;
-use ember_engine::Mode;
+use ember_engine::{Mode, Source};
 use ember_eval::task::retrieval::EngineRetrieval;
 use ember_eval::task::{labelled, pairs, retrieval};
 use ember_eval::{
     detect, load_beir, load_labelled, load_pairs, load_reranking, load_squad, EmbedStep, EmbeddingCache, EvalOptions,
-    Layout, TaskKind,
+    Layout, SparseCache, SparseStep, TaskKind,
 };
 use ember_store::{AnalyzerConfig, TextIndexConfig};
 
@@ -31,9 +31,14 @@ pub enum TaskArg {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Models to evaluate (repeat to compare): local directories, hub ids or catalog aliases.
-    /// Optional for `--mode bm25`.
+    /// Optional for `--mode bm25`, and for `--mode sparse` with `--sparse-model`.
     #[arg(long = "model", short = 'm')]
     pub models: Vec<String>,
+    /// The model of the learned sparse list (`--mode sparse`, or `sparse` among hybrid
+    /// `--sources`): a SPLADE model, or one with a sparse head (BGE-M3). Without it, each
+    /// `--model` with sparse output is its own sparse model.
+    #[arg(long)]
+    pub sparse_model: Option<String>,
     /// Datasets (repeat for several): a BEIR directory (corpus.jsonl, queries.jsonl,
     /// qrels/<split>.tsv); a directory with <split>.tsv or a .tsv file of sentence pairs
     /// (sentence1, sentence2, score) or of labelled texts (text, label; classification also reads
@@ -46,7 +51,7 @@ pub struct EvalArgs {
     pub task: Option<TaskArg>,
     #[arg(long, default_value = "test")]
     pub split: String,
-    /// Retrieval: `--mode dense|bm25|hybrid`, `--fusion`, `--rrf-k`, `--weights`, `--depth`
+    /// Retrieval: `--mode dense|bm25|sparse|hybrid`, `--fusion`, `--rrf-k`, `--weights`, `--depth`
     /// (every mode runs through the search engine, on a scratch collection).
     #[command(flatten)]
     pub retrieval: RetrievalArgs,
@@ -101,8 +106,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         "plain" => AnalyzerConfig::plain(),
         other => bail!("--analyzer {other}: english or plain"),
     });
-    if args.models.is_empty() && search.mode != Mode::Bm25 {
-        bail!("--model is needed (only --mode bm25 runs without one)");
+    let wants_sparse = uses(&search, Source::Sparse);
+    if args.sparse_model.is_some() && !wants_sparse {
+        bail!("--sparse-model applies to --mode sparse, or --mode hybrid with sparse among --sources");
+    }
+    if args.models.is_empty() && search.mode == Mode::Sparse && args.sparse_model.is_none() {
+        bail!("--mode sparse needs --sparse-model (a SPLADE model) or a --model with sparse output");
+    }
+    if args.models.is_empty() && search.mode != Mode::Bm25 && search.mode != Mode::Sparse {
+        bail!("--model is needed (only --mode bm25, and --mode sparse with --sparse-model, run without one)");
     }
     // Check every dataset before loading any model.
     let mut plans = Vec::new();
@@ -121,20 +133,45 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         plans.push((path.clone(), task));
     }
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let sparse_model = match &args.sparse_model {
+        Some(name) => {
+            let model = model_source::load(&ModelArgs { model: name.clone(), revision: args.revision.clone() })?;
+            if !model.outputs().sparse {
+                bail!("--sparse-model {name} produces no sparse vectors (it produces: {})", model.outputs().names());
+            }
+            Some((name.as_str(), model))
+        }
+        None => None,
+    };
+    let open_sparse_cache = |name: &str| -> anyhow::Result<Option<SparseCache>> {
+        if args.no_cache {
+            return Ok(None);
+        }
+        Ok(Some(SparseCache::open(&cache_dir, &format!("{name}@{}", args.revision))?))
+    };
     let mut results = Vec::new();
     if args.models.is_empty() {
+        let label = sparse_model.as_ref().filter(|_| search.mode == Mode::Sparse).map_or("bm25", |(name, _)| name);
+        let mut sparse_cache = match &sparse_model {
+            Some((name, _)) => open_sparse_cache(name)?,
+            None => None,
+        };
         for (path, task) in &plans {
             if *task != TaskKind::Retrieval {
-                bail!("{} is a {task} dataset; without --model only BM25 retrieval can run", path.display());
+                bail!("{} is a {task} dataset; without --model only BM25 or sparse retrieval can run", path.display());
             }
             let ds = load_beir(path, &args.split)?;
             let options = EvalOptions {
                 top_k: args.top_k,
                 ignore_identical_ids: args.ignore_identical_ids,
+                batch_size: args.batch_size,
                 ..EvalOptions::default()
             };
-            let result = engine_run("bm25", &ds, None, &options, &search, &text_index, &cache_dir)
-                .with_context(|| format!("evaluating bm25 on {}", path.display()))?;
+            let sparse = sparse_model
+                .as_ref()
+                .map(|(_, m)| SparseStep::new(m as &dyn Embedder, sparse_cache.as_mut(), args.batch_size));
+            let result = engine_run(label, &ds, None, sparse, &options, &search, &text_index, &cache_dir)
+                .with_context(|| format!("evaluating {label} on {}", path.display()))?;
             print_result(&result, args.json)?;
             results.push(result);
         }
@@ -158,12 +195,33 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let key = format!("{name}@{}", args.revision);
             Some(EmbeddingCache::open(&cache_dir, &key, model.dimension())?)
         };
+        // The sparse list's model: --sparse-model, else this model when it has sparse output.
+        let (label, sparse_provider, sparse_name): (String, Option<&dyn Embedder>, &str) = match &sparse_model {
+            Some((sparse_name, m)) => (format!("{name}+{sparse_name}"), Some(m), sparse_name),
+            None if wants_sparse => {
+                if !model.outputs().sparse {
+                    bail!(
+                        "model '{name}' produces no sparse vectors (it produces: {}); give --sparse-model (a SPLADE \
+                         model) for the sparse list",
+                        model.outputs().names()
+                    );
+                }
+                (name.clone(), Some(&model), name.as_str())
+            }
+            None => (name.clone(), None, name.as_str()),
+        };
+        let mut sparse_cache = match sparse_provider {
+            Some(_) => open_sparse_cache(sparse_name)?,
+            None => None,
+        };
         for (path, task) in &plans {
             let step = EmbedStep::new(&model, cache.as_mut());
             let split = &args.split;
             let result = match task {
                 TaskKind::Retrieval => {
-                    engine_run(name, &load_beir(path, split)?, Some(step), &options, &search, &text_index, &cache_dir)
+                    let sparse = sparse_provider.map(|m| SparseStep::new(m, sparse_cache.as_mut(), args.batch_size));
+                    let ds = load_beir(path, split)?;
+                    engine_run(&label, &ds, Some(step), sparse, &options, &search, &text_index, &cache_dir)
                 }
                 TaskKind::Squad => retrieval::run(name, &load_squad(path)?, step, &options, *task),
                 TaskKind::Sts | TaskKind::PairClassification => {
@@ -176,7 +234,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 TaskKind::Clustering => labelled::clustering(name, &load_labelled(path, split)?, step, &options),
                 TaskKind::Reranking => labelled::reranking(name, &load_reranking(path, split)?, step, &options),
             }
-            .with_context(|| format!("evaluating {name} on {}", path.display()))?;
+            .with_context(|| format!("evaluating {label} on {}", path.display()))?;
             print_result(&result, args.json)?;
             results.push(result);
         }
@@ -210,12 +268,26 @@ fn print_result(result: &ember_eval::TaskResult, json: bool) -> anyhow::Result<(
     Ok(())
 }
 
+/// Whether `search` ranks with `source` (hybrid without --sources: dense and BM25).
+fn uses(search: &Retrieval, source: Source) -> bool {
+    match search.mode {
+        Mode::Hybrid if search.sources.is_empty() => matches!(source, Source::Dense | Source::Bm25),
+        Mode::Hybrid => search.sources.contains(&source),
+        Mode::Dense => source == Source::Dense,
+        Mode::Bm25 => source == Source::Bm25,
+        Mode::Sparse => source == Source::Sparse,
+        Mode::MultiVector => source == Source::MultiVector,
+    }
+}
+
 /// Retrieval through the engine (the code `ember search` runs), on a scratch store under
 /// `cache_dir` that is removed afterwards.
+#[allow(clippy::too_many_arguments)]
 fn engine_run(
     name: &str,
     ds: &ember_eval::RetrievalDataset,
     step: Option<EmbedStep>,
+    sparse: Option<SparseStep>,
     options: &EvalOptions,
     search: &Retrieval,
     text_index: &TextIndexConfig,
@@ -235,7 +307,7 @@ fn engine_run(
         text_index: text_index.clone(),
         scratch: &scratch,
     };
-    let result = retrieval::run_engine(name, ds, step, options, &engine);
+    let result = retrieval::run_engine(name, ds, step, sparse, options, &engine);
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }

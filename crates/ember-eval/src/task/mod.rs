@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use ember_core::{EmbedOptions, Embedder};
+use ember_core::{EmbedOptions, Embedder, SparseVector};
 use serde::Serialize;
 
-use crate::cache::EmbeddingCache;
+use crate::cache::{EmbeddingCache, SparseCache};
 use crate::error::Result;
 
 pub mod labelled;
@@ -145,6 +145,52 @@ impl<'a> EmbedStep<'a> {
             None => {
                 self.embedder.embed(texts, options).map_err(|e| crate::error::EvalError::Embed(e.to_string()))?.vectors
             }
+        };
+        self.embed_seconds += start.elapsed().as_secs_f64();
+        Ok(vectors)
+    }
+}
+
+/// Learned sparse encoding (SPLADE) for the engine's sparse list, through its cache, with the
+/// same counters as [`EmbedStep`]. The model's `query`/`document` prompts are used when it has them
+/// (what `ember ingest` and `ember search` do).
+pub struct SparseStep<'a> {
+    pub embedder: &'a dyn Embedder,
+    pub cache: Option<&'a mut SparseCache>,
+    pub batch_size: Option<usize>,
+    pub embed_seconds: f64,
+    pub texts: usize,
+    pub cache_hits: usize,
+}
+
+impl std::fmt::Debug for SparseStep<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SparseStep").field("model", &self.embedder.model_id()).field("texts", &self.texts).finish()
+    }
+}
+
+impl<'a> SparseStep<'a> {
+    pub fn new(embedder: &'a dyn Embedder, cache: Option<&'a mut SparseCache>, batch_size: Option<usize>) -> Self {
+        SparseStep { embedder, cache, batch_size, embed_seconds: 0.0, texts: 0, cache_hits: 0 }
+    }
+
+    /// Sparse vectors of `texts` encoded in `role` (`query` or `document`).
+    pub fn embed(&mut self, texts: &[&str], role: &str) -> Result<Vec<SparseVector>> {
+        let start = Instant::now();
+        let has = self.embedder.prompt_names().iter().any(|p| p == role);
+        let options = EmbedOptions {
+            prompt_name: has.then(|| role.to_string()),
+            batch_size: self.batch_size,
+            ..EmbedOptions::default()
+        };
+        self.texts += texts.len();
+        let vectors = match self.cache.as_deref_mut() {
+            Some(cache) => {
+                let (v, hits) = cache.embed(self.embedder, texts, &options)?;
+                self.cache_hits += hits;
+                v
+            }
+            None => crate::cache::embed_sparse(self.embedder, texts, &options)?,
         };
         self.embed_seconds += start.elapsed().as_secs_f64();
         Ok(vectors)

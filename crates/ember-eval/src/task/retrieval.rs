@@ -1,8 +1,8 @@
 //! Retrieval (BEIR) and the SQuAD question → context check: embed corpus and queries with the
 //! model's document/query prompts, exact cosine top-k, trec_eval-exact metrics.
 //!
-//! [`run_engine`] evaluates the engine's own retrieval (BM25, hybrid fusion, or dense through
-//! the store) on the same metrics: the corpus goes into a scratch ember-store collection and
+//! [`run_engine`] evaluates the engine's own retrieval (BM25, learned sparse, hybrid fusion, or
+//! dense through the store) on the same metrics: the corpus goes into a scratch ember-store collection and
 //! every query goes through [`ember_engine::retrieve_embedded`], the code `ember search` and the
 //! server run.
 
@@ -14,9 +14,9 @@ use ember_core::{EmbedOptions, Similarity};
 use ember_engine::fusion::Fusion;
 use ember_engine::{retrieve_embedded, Mode, QueryEmbedding, SearchRequest, Source};
 use ember_index::{DenseIndex, FlatIndex};
-use ember_store::{CollectionConfig, Document, Store, StoreOptions, TextIndexConfig};
+use ember_store::{CollectionConfig, Document, SparseFieldConfig, Store, StoreOptions, TextIndexConfig};
 
-use super::{EmbedStep, EvalOptions, TaskKind, TaskResult};
+use super::{EmbedStep, EvalOptions, SparseStep, TaskKind, TaskResult};
 use crate::dataset::RetrievalDataset;
 use crate::error::Result;
 use crate::metrics::retrieval::{evaluate, Run};
@@ -117,20 +117,20 @@ pub struct EngineRun {
 }
 
 /// Rank the corpus for every query through the engine. `step` embeds (with its cache) when a
-/// dense list is searched; BM25 alone needs no model.
+/// dense list is searched, `sparse` encodes (with its cache) when a sparse list is; BM25 alone
+/// needs no model.
 pub fn search_engine(
     ds: &RetrievalDataset,
     step: Option<&mut EmbedStep>,
+    sparse: Option<&mut SparseStep>,
     options: &EvalOptions,
     retrieval: &EngineRetrieval<'_>,
 ) -> Result<EngineRun> {
-    for source in [Source::Sparse, Source::MultiVector] {
-        if retrieval.uses(source) {
-            return Err(crate::error::EvalError::TaskMismatch {
-                task: "retrieval".into(),
-                message: format!("the {} list is not evaluated yet (dense, bm25 and hybrid are)", source.name()),
-            });
-        }
+    if retrieval.uses(Source::MultiVector) {
+        return Err(crate::error::EvalError::TaskMismatch {
+            task: "retrieval".into(),
+            message: "the multivector list is not evaluated yet (dense, bm25, sparse and hybrid are)".into(),
+        });
     }
     let texts: Vec<String> = ds.corpus.iter().map(|d| d.full_text()).collect();
     let (doc_vectors, query_vectors, model_id) = if retrieval.uses(Source::Dense) {
@@ -151,10 +151,25 @@ pub fn search_engine(
     } else {
         (None, None, "none".to_string())
     };
+    let texts_ref: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (doc_sparse, query_sparse, sparse_field) = if retrieval.uses(Source::Sparse) {
+        let sparse = sparse.ok_or_else(|| crate::error::EvalError::TaskMismatch {
+            task: "retrieval".into(),
+            message: "a sparse list needs a sparse model".into(),
+        })?;
+        let docs = sparse.embed(&texts_ref, "document")?;
+        let query_refs: Vec<&str> = ds.queries.iter().map(|(_, t)| t.as_str()).collect();
+        let queries = sparse.embed(&query_refs, "query")?;
+        let field = SparseFieldConfig { model_id: sparse.embedder.model_id().to_string() };
+        (Some(docs), Some(queries), Some(field))
+    } else {
+        (None, None, None)
+    };
     // BM25 alone stores a one-value placeholder vector (a collection always has a dense field).
     let dim = doc_vectors.as_ref().and_then(|d| d.first()).map_or(1, Vec::len);
     let config = CollectionConfig {
         text_index: retrieval.uses(Source::Bm25).then(|| retrieval.text_index.clone()),
+        sparse: sparse_field,
         ..CollectionConfig::dense(model_id, dim, Similarity::Cosine)
     };
     let store_options =
@@ -164,7 +179,8 @@ pub fn search_engine(
     let mut docs: Vec<Document> = Vec::with_capacity(SCRATCH_BATCH);
     for (i, (doc, text)) in ds.corpus.iter().zip(texts).enumerate() {
         let vector = doc_vectors.as_ref().map_or_else(|| vec![1.0], |v| v[i].clone());
-        docs.push(Document { id: doc.id.clone(), text, vector, ..Document::default() });
+        let sparse = doc_sparse.as_ref().map(|v| v[i].clone()).unwrap_or_default();
+        docs.push(Document { id: doc.id.clone(), text, vector, sparse, ..Document::default() });
         if docs.len() == SCRATCH_BATCH {
             collection.upsert(std::mem::take(&mut docs))?;
         }
@@ -182,7 +198,11 @@ pub fn search_engine(
             depth: retrieval.depth,
             ..SearchRequest::new(text, k, retrieval.mode)
         };
-        let query = QueryEmbedding { dense: query_vectors.as_ref().map(|q| q[i].clone()), ..QueryEmbedding::default() };
+        let query = QueryEmbedding {
+            dense: query_vectors.as_ref().map(|q| q[i].clone()),
+            sparse: query_sparse.as_ref().map(|q| q[i].clone()),
+            ..QueryEmbedding::default()
+        };
         let started = Instant::now();
         let response = retrieve_embedded(&collection, &request, &query)?;
         latencies.push(started.elapsed().as_secs_f64());
@@ -212,16 +232,17 @@ pub fn run_engine(
     model: &str,
     ds: &RetrievalDataset,
     mut step: Option<EmbedStep>,
+    mut sparse: Option<SparseStep>,
     options: &EvalOptions,
     retrieval: &EngineRetrieval<'_>,
 ) -> Result<TaskResult> {
     let start = Instant::now();
-    let found = search_engine(ds, step.as_mut(), options, retrieval)?;
+    let found = search_engine(ds, step.as_mut(), sparse.as_mut(), options, retrieval)?;
     let mut metrics = all_metrics(ds, &found.run)?;
     // Retrieval only (store lists, fusion), the query already embedded.
     metrics.insert("query_ms_p50".into(), percentile(&found.latencies, 50.0) * 1e3);
     metrics.insert("query_ms_p99".into(), percentile(&found.latencies, 99.0) * 1e3);
-    Ok(match step {
+    let mut result = match step {
         Some(step) => TaskResult::finish(model, &ds.name, TaskKind::Retrieval, "ndcg_at_10", metrics, start, step),
         None => TaskResult {
             model: model.to_string(),
@@ -235,7 +256,14 @@ pub fn run_engine(
             texts: 0,
             cache_hits: 0,
         },
-    })
+    };
+    // The sparse model's encoding counts as embedding too.
+    if let Some(sparse) = sparse {
+        result.embed_seconds += sparse.embed_seconds;
+        result.texts += sparse.texts;
+        result.cache_hits += sparse.cache_hits;
+    }
+    Ok(result)
 }
 
 fn all_metrics(ds: &RetrievalDataset, run: &Run) -> Result<BTreeMap<String, f64>> {
