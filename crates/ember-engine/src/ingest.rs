@@ -182,16 +182,7 @@ pub fn open_or_create(
             Ok(c)
         }
         Err(StoreError::NotFound { .. }) => {
-            let config = CollectionConfig {
-                model_id: embedder.model_id().to_string(),
-                dimension: embedder.dimension(),
-                distance: ember_core::Similarity::Cosine,
-                precision: settings.precision,
-                index: settings.index,
-                text_index: settings.text_index.clone(),
-                sparse: settings.sparse.clone(),
-                multivector: settings.multivector,
-            };
+            let config = new_config(embedder, &settings);
             Ok(store.create_collection(name, config)?)
         }
         Err(e) => Err(e.into()),
@@ -212,19 +203,24 @@ pub fn open_or_create_in(
             Ok(c)
         }
         Err(StoreError::NotFound { .. }) => {
-            let config = CollectionConfig {
-                model_id: embedder.model_id().to_string(),
-                dimension: embedder.dimension(),
-                distance: ember_core::Similarity::Cosine,
-                precision: settings.precision,
-                index: settings.index,
-                text_index: settings.text_index.clone(),
-                sparse: settings.sparse.clone(),
-                multivector: settings.multivector,
-            };
+            let config = new_config(embedder, &settings);
             Ok(store.create_collection(name, config)?)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The configuration of a new collection for `embedder`'s vectors.
+fn new_config(embedder: &dyn Embedder, settings: &CollectionSettings) -> CollectionConfig {
+    CollectionConfig {
+        model_id: embedder.model_id().to_string(),
+        dimension: embedder.dimension(),
+        distance: ember_core::Similarity::Cosine,
+        precision: settings.precision,
+        index: settings.index,
+        text_index: settings.text_index.clone(),
+        sparse: settings.sparse.clone(),
+        multivector: settings.multivector,
     }
 }
 

@@ -18,5 +18,5 @@ pub use retrieve::{
     embed_query, retrieve, retrieve_embedded, Explanation, ListPosition, Mode, QueryEmbedding, RerankStage,
     RetrievedHit, SearchRequest, SearchResponse, Source, DEFAULT_DEPTH,
 };
-pub use search::{role_options, search, search_in, search_with_effort};
+pub use search::{role_options, search, search_with_effort};
 pub use source::{read_sources, SourceDocument, SourceFormat, SourceScan, SourceWarning};

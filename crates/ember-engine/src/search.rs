@@ -1,7 +1,7 @@
 //! Search: embed the query with the model's query prompt, then search the collection.
 
 use ember_core::{EmbedOptions, Embedder};
-use ember_store::{Collection, Filter, Hit, VectorCollection};
+use ember_store::{Filter, Hit, VectorCollection};
 
 use crate::error::EngineError;
 use crate::ingest::check_model;
@@ -13,9 +13,10 @@ pub fn role_options(embedder: &dyn Embedder, role: &str) -> EmbedOptions {
     EmbedOptions { prompt_name: has.then(|| role.to_string()), ..EmbedOptions::default() }
 }
 
-/// The `k` chunks of `collection` closest to `query`, among those passing `filter`.
+/// The `k` chunks of `collection` (of any backend; a `&Collection` coerces) closest to `query`,
+/// among those passing `filter`.
 pub fn search(
-    collection: &Collection,
+    collection: &dyn VectorCollection,
     embedder: &dyn Embedder,
     query: &str,
     k: usize,
@@ -26,22 +27,6 @@ pub fn search(
 
 /// [`search`] with an approximate index's search effort (HNSW's `ef`).
 pub fn search_with_effort(
-    collection: &Collection,
-    embedder: &dyn Embedder,
-    query: &str,
-    k: usize,
-    filter: Option<&Filter>,
-    effort: Option<usize>,
-) -> Result<Vec<Hit>, EngineError> {
-    check_model(collection, embedder)?;
-    let options = role_options(embedder, "query");
-    let embedded = embedder.embed(&[query], &options).map_err(EngineError::Embed)?;
-    let vector = embedded.vectors.into_iter().next().unwrap_or_default();
-    Ok(collection.search_with_effort(&vector, k, filter, effort)?)
-}
-
-/// [`search_with_effort`] on a collection of any backend (`ember_store::VectorCollection`).
-pub fn search_in(
     collection: &dyn VectorCollection,
     embedder: &dyn Embedder,
     query: &str,
