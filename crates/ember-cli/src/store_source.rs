@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use ember_models::SentenceEmbedder;
-use ember_store::{open_store, Store, StoreLocation, StoreOptions, VectorCollection, VectorStore};
+use ember_store::{open_store, StoreLocation, StoreOptions, VectorCollection, VectorStore};
 
 use crate::model_source::{self, ModelArgs};
 
@@ -36,17 +36,6 @@ impl StoreArgs {
             std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), |h| PathBuf::from(h).join(".local/share"))
         });
         base.join("ember")
-    }
-
-    /// The embedded store only (for commands that need its own API); collection commands use
-    /// [`open_any`](Self::open_any).
-    #[allow(dead_code)]
-    pub fn open(&self) -> anyhow::Result<Store> {
-        if self.store.is_some() || (self.data_dir.is_none() && std::env::var_os("EMBER_STORE").is_some()) {
-            bail!("this command works on the embedded store only; give --data-dir (not --store / $EMBER_STORE)");
-        }
-        let dir = self.dir();
-        Store::open(&dir).with_context(|| format!("opening the data directory {}", dir.display()))
     }
 
     /// `--store`, else `$EMBER_STORE` (unless `--data-dir` is given), else the data directory.
