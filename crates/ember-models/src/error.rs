@@ -38,6 +38,9 @@ pub enum ModelError {
     /// A model asked for an output kind it does not produce (dense from SPLADE, …).
     #[error(transparent)]
     Unsupported(#[from] ember_core::UnsupportedOutput),
+    /// A batch whose parts do not fit together (a caller's mistake, reported instead of a panic).
+    #[error("inference: {0}")]
+    Inference(String),
 }
 
 impl From<candle_core::Error> for ModelError {

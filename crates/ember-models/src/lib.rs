@@ -29,5 +29,5 @@ pub use device::DeviceSpec;
 pub use error::ModelError;
 pub use rerank::{load_reranker, RerankModel, RerankerInfo};
 pub use resolve::{resolve, HubOptions};
-pub use sentence::{EmbeddingTokens, LoadOptions, ModelInfo, SentenceEmbedder};
+pub use sentence::{EmbeddingTokens, LoadOptions, ModelInfo, SentenceEmbedder, SequenceOutput, SequenceResult};
 pub use tokenizer::{PairTokens, TextTokenizer, TokenCount, TokenDetail, Tokens};

@@ -81,6 +81,29 @@ pub struct EmbeddingTokens {
     pub masked_prefix: usize,
 }
 
+/// What a caller that batches sequences itself (a server's queue) wants from one sequence of a
+/// forward pass ([`SentenceEmbedder::run_sequences`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SequenceOutput {
+    /// The pooled, Dense-projected vector, before normalisation ([`SentenceEmbedder::embed_tokens`]).
+    Pooled,
+    /// The sparse head's vector (SPLADE, BGE-M3).
+    Sparse,
+    /// The ColBERT head's token vectors (BGE-M3).
+    Colbert,
+    /// The encoder's last hidden state of every token, special tokens included, no pooling
+    /// (text-embeddings-inference's `/embed_all`).
+    Hidden,
+}
+
+/// One sequence's answer from [`SentenceEmbedder::run_sequences`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SequenceResult {
+    Pooled(Vec<f32>),
+    Sparse(ember_core::SparseVector),
+    Tokens(ember_core::TokenVectors),
+}
+
 /// A loaded embedding model.
 #[derive(Debug)]
 pub struct SentenceEmbedder {
@@ -325,6 +348,55 @@ impl SentenceEmbedder {
     pub fn embed_tokens(&self, rows: &[&[u32]], masked_prefix: &[usize]) -> Result<Vec<Vec<f32>>> {
         self.check_outputs(OutputKinds::DENSE)?;
         self.forward_pooled(rows, masked_prefix)
+    }
+
+    /// One forward pass over already tokenized sequences, each answered with what `wants` asks
+    /// of it (sequences of one batch may ask for different outputs: the encoder runs once, the
+    /// pooling and heads that any sequence needs run over the batch). An output the model does
+    /// not have is an [`UnsupportedOutput`] error before anything runs.
+    pub fn run_sequences(
+        &self,
+        rows: &[&[u32]],
+        masked_prefix: &[usize],
+        wants: &[SequenceOutput],
+    ) -> Result<Vec<SequenceResult>> {
+        if wants.len() != rows.len() {
+            return Err(ModelError::Inference(format!("{} outputs asked for {} sequences", wants.len(), rows.len())));
+        }
+        let kinds = OutputKinds {
+            dense: wants.contains(&SequenceOutput::Pooled),
+            sparse: wants.contains(&SequenceOutput::Sparse),
+            multivector: wants.contains(&SequenceOutput::Colbert),
+        };
+        self.check_outputs(kinds)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lengths: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+        let hidden = self.encoder.forward_packed(&rows.concat(), &lengths, &self.device)?;
+        let mut pooled =
+            if kinds.dense { self.pool_hidden(&hidden, &lengths, masked_prefix)? } else { Vec::new() }.into_iter();
+        let heads = self.heads.run(&hidden, self.encoder.hidden_size(), rows, kinds)?;
+        let mut sparse = heads.sparse.unwrap_or_default().into_iter();
+        let mut colbert = heads.multivector.unwrap_or_default().into_iter();
+        let h = self.encoder.hidden_size();
+        let mut at = 0;
+        let mut out = Vec::with_capacity(rows.len());
+        for (&want, &n) in wants.iter().zip(&lengths) {
+            let missing = || ModelError::Inference(format!("the model gave no {want:?} output for a sequence"));
+            // Every sequence's pooled/head output is computed; each takes its own in order.
+            let (p, s, c) = (pooled.next(), sparse.next(), colbert.next());
+            out.push(match want {
+                SequenceOutput::Pooled => SequenceResult::Pooled(p.ok_or_else(missing)?),
+                SequenceOutput::Sparse => SequenceResult::Sparse(s.ok_or_else(missing)?),
+                SequenceOutput::Colbert => SequenceResult::Tokens(c.ok_or_else(missing)?),
+                SequenceOutput::Hidden => {
+                    SequenceResult::Tokens(hidden[at * h..(at + n) * h].chunks(h).map(<[f32]>::to_vec).collect())
+                }
+            });
+            at += n;
+        }
+        Ok(out)
     }
 
     /// The kinds of output this model produces (dense unless it has SPLADE or BGE-M3 heads).

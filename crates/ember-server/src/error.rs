@@ -149,6 +149,9 @@ impl From<ModelError> for ApiError {
             ModelError::UnknownPrompt { .. } => ApiError::bad_request(message).with_param("prompt_name"),
             ModelError::Tokenize { .. } => ApiError::new(ErrorKind::Unprocessable, message),
             ModelError::Core(_) => ApiError::bad_request(message),
+            // A model asked for an output it does not produce (dense from SPLADE, sparse from a
+            // plain embedding model): the model cannot serve this endpoint.
+            ModelError::Unsupported(_) => ApiError::new(ErrorKind::NotSupported, message),
             _ => ApiError::internal(message),
         }
     }

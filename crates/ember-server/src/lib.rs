@@ -3,12 +3,12 @@
 //! | flavour | endpoints | file |
 //! |---|---|---|
 //! | OpenAI | `POST /v1/embeddings`, `GET /v1/models` | [`routes::openai`] |
-//! | text-embeddings-inference | `POST /embed`, `/tokenize`, `/decode`, `GET /info`, `/health` | [`routes::tei`] |
+//! | text-embeddings-inference | `POST /embed`, `/embed_sparse`, `/embed_all`, `/tokenize`, `/decode`, `GET /info`, `/health` | [`routes::tei`] |
 //! | Cohere / Jina | `POST /v1/rerank` (and TEI's `POST /rerank`) with `--reranker` models | [`routes::rerank`], [`routes::tei`] |
 //! | ember | `/v1/collections…`, `POST /v1/chunk` | [`routes::native`] |
 //! | Prometheus | `GET /metrics` | [`metrics`] |
 //!
-//! Every model has a [`ModelQueue`](batcher::ModelQueue): requests are tokenized on worker
+//! Every model has a [`ModelQueue`](batcher::ModelQueue) (a [`queue::TokenQueue`]): requests are tokenized on worker
 //! threads and packed into batches by a token budget for the one thread that runs the model.
 //!
 //! ```no_run
@@ -31,6 +31,7 @@ pub mod input;
 pub mod json;
 pub mod metrics;
 pub mod models;
+pub mod queue;
 pub mod rerankers;
 pub mod routes;
 pub mod state;

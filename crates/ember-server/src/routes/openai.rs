@@ -43,10 +43,11 @@ impl Flavour for OpenAi {
         json!({"error": {"message": e.message, "type": kind, "param": e.param, "code": code}})
     }
 
-    /// OpenAI answers invalid values with 400, never 422.
+    /// OpenAI answers invalid values with 400, never 422, and a model that cannot embed (a
+    /// sparse-only SPLADE model here) with 400 too: the request picked the wrong model.
     fn status(e: &ApiError) -> StatusCode {
         match e.kind {
-            ErrorKind::Unprocessable => StatusCode::BAD_REQUEST,
+            ErrorKind::Unprocessable | ErrorKind::NotSupported => StatusCode::BAD_REQUEST,
             kind => kind.status(),
         }
     }

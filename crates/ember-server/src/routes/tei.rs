@@ -11,9 +11,12 @@
 //! first, sigmoid (or the model's activation) unless `raw_scores`; pairs over the model's limit
 //! are refused (413) unless `truncate`. Without a reranker it answers 424 as TEI does.
 //!
-//! Not yet: `/embed_sparse`, `/embed_all` and `/predict` answer 424 with
-//! `error_type: "Backend"` (what TEI answers a model that cannot do them) until ember serves
-//! sparse, token-level and classification models.
+//! `/embed_sparse` answers `[[{index, value}…]…]` (nonzero weights by vocabulary id, ascending)
+//! from a model with a sparse head (SPLADE, BGE-M3); `/embed_all` answers every token's last
+//! hidden state `[[[f32…]…]…]` (special tokens included, no pooling, no normalisation), as TEI
+//! does, from any model. Both go through the model's batching queue. A model without a sparse
+//! head, and `/predict` (ember serves no classification models), answer 424 with
+//! `error_type: "Backend"`, what TEI answers a model that cannot do them.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,6 +36,7 @@ use crate::rerankers::RerankRequest;
 use crate::routes::blocking;
 use crate::routes::openai::check_dimensions;
 use crate::state::AppState;
+use ember_models::SequenceOutput;
 
 /// TEI's error body.
 #[derive(Debug)]
@@ -70,8 +74,8 @@ pub fn routes() -> Router<AppState> {
         .route("/tokenize", post(tokenize))
         .route("/decode", post(decode))
         .route("/info", get(info))
-        .route("/embed_sparse", post(not_sparse))
-        .route("/embed_all", post(not_token_level))
+        .route("/embed_sparse", post(embed_sparse))
+        .route("/embed_all", post(embed_all))
         .route("/rerank", post(rerank))
         .route("/predict", post(not_classifier))
 }
@@ -116,6 +120,56 @@ async fn embed(
         ..EmbedOptions::default()
     };
     let out = served.queue.embed(EmbedRequest { inputs, options, truncate: body.truncate }).await?;
+    Ok(Json(out.vectors))
+}
+
+/// `/embed_sparse` and `/embed_all`: TEI's `/embed` body without `normalize` and `dimensions`.
+#[derive(Debug, Deserialize)]
+pub struct TokenLevelBody {
+    pub inputs: Value,
+    #[serde(default)]
+    pub truncate: bool,
+    pub truncation_direction: Option<String>,
+    pub prompt_name: Option<String>,
+    pub model: Option<String>,
+}
+
+impl TokenLevelBody {
+    fn request(self) -> Result<EmbedRequest, ApiError> {
+        let inputs = parse_inputs(&self.inputs, "inputs")?;
+        check_direction(self.truncation_direction.as_deref())?;
+        let options = EmbedOptions { prompt_name: self.prompt_name, ..EmbedOptions::default() };
+        Ok(EmbedRequest { inputs, options, truncate: self.truncate })
+    }
+}
+
+/// One nonzero weight of a sparse vector: TEI's `SparseValue`.
+#[derive(Debug, Serialize)]
+pub struct SparseValue {
+    pub index: u32,
+    pub value: f32,
+}
+
+async fn embed_sparse(
+    State(state): State<AppState>,
+    Body(body, _): Body<TokenLevelBody, Tei>,
+) -> Result<Json<Vec<Vec<SparseValue>>>, Error> {
+    let served = state.models().select(body.model.as_deref())?;
+    let out = served.queue.embed_sparse(body.request()?).await?;
+    let vectors = out
+        .vectors
+        .into_iter()
+        .map(|v| v.into_iter().map(|(index, value)| SparseValue { index, value }).collect())
+        .collect();
+    Ok(Json(vectors))
+}
+
+async fn embed_all(
+    State(state): State<AppState>,
+    Body(body, _): Body<TokenLevelBody, Tei>,
+) -> Result<Json<Vec<Vec<Vec<f32>>>>, Error> {
+    let served = state.models().select(body.model.as_deref())?;
+    let out = served.queue.embed_tokens(body.request()?, SequenceOutput::Hidden).await?;
     Ok(Json(out.vectors))
 }
 
@@ -239,7 +293,13 @@ fn info_json(served: &ServedModel, state: &AppState) -> Value {
         "model_id": served.name,
         "model_sha": null,
         "model_dtype": "float32",
-        "model_type": {"embedding": {"pooling": info.pooling.first().map(|p| p.to_string())}},
+        // TEI calls a SPLADE model's pooling "splade".
+        "model_type": {"embedding": {"pooling": if info.heads == "splade" {
+            Some("splade".to_string())
+        } else {
+            info.pooling.first().map(|p| p.to_string())
+        }}},
+        "outputs": info.outputs,
         "prompts": info.prompts,
         "default_prompt_name": info.default_prompt_name,
         "max_concurrent_requests": queue.max_queue,
@@ -270,19 +330,11 @@ fn unsupported(needs: &str, state: &AppState) -> Error {
     ApiError::new(
         ErrorKind::NotSupported,
         format!(
-            "{needs}, which ember serve cannot load yet; the models served here are dense embedding models ({})",
+            "{needs}, which ember serve does not serve; the models served here are embedding models ({})",
             state.models().names().join(", ")
         ),
     )
     .into()
-}
-
-async fn not_sparse(State(state): State<AppState>) -> Error {
-    unsupported("`/embed_sparse` needs a sparse (SPLADE) model", &state)
-}
-
-async fn not_token_level(State(state): State<AppState>) -> Error {
-    unsupported("`/embed_all` needs token-level outputs", &state)
 }
 
 #[derive(Debug, Deserialize)]
