@@ -54,11 +54,15 @@ impl StoreArgs {
     /// The store of any backend.
     pub fn open_any(&self) -> anyhow::Result<Arc<dyn VectorStore>> {
         let location = self.location()?;
-        let what = match &location {
-            StoreLocation::Embedded(dir) => format!("the data directory {}", dir.display()),
-            StoreLocation::Postgres(pg) => pg.redacted_url(),
-        };
-        open_store(&location, StoreOptions::default()).with_context(|| format!("opening {what}"))
+        open_store(&location, StoreOptions::default()).with_context(|| format!("opening {}", describe(&location)))
+    }
+}
+
+/// A store location for messages (a PostgreSQL password left out).
+pub fn describe(location: &StoreLocation) -> String {
+    match location {
+        StoreLocation::Embedded(dir) => format!("the data directory {}", dir.display()),
+        StoreLocation::Postgres(pg) => pg.redacted_url(),
     }
 }
 

@@ -127,3 +127,62 @@ fn bad_store_locations_are_clear_errors() {
     let o = ember(&["collections", "create", "x", "--data-dir", temp("pg-nomodel").to_str().unwrap()], None);
     assert_error(&o, &["give --model"]);
 }
+
+#[test]
+fn serve_store_postgres_serves_what_the_cli_wrote() {
+    use common::server::{http, start_server};
+    let Some(url) = postgres_url() else { return };
+    let Some(model) = real_model("minilm", "all-MiniLM-L6-v2") else { return };
+    let model = model.to_str().unwrap();
+    let docs = temp("pg-serve-docs");
+    std::fs::write(
+        docs.join("papers.jsonl"),
+        "{\"id\": \"p1\", \"text\": \"Vitamin D supplementation improves bone density in older adults.\", \"lang\": \"en\"}\n\
+         {\"id\": \"p2\", \"text\": \"A volcano erupts when molten rock escapes from a magma chamber.\", \"lang\": \"en\"}\n\
+         {\"id\": \"p3\", \"text\": \"Deep learning models for protein folding.\", \"lang\": \"fr\"}\n",
+    )
+    .unwrap();
+    let name = format!("served-kb-{}", std::process::id());
+    let pg = ["--store", url.as_str()];
+    let _ = ember(&[&["collections", "drop", &name][..], &pg].concat(), None);
+    let o = ember(&[&["ingest", docs.to_str().unwrap(), "-c", &name, "-m", model][..], &pg].concat(), None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ember(&[&["search", &name, "bones and vitamins", "-k", "3", "--json"][..], &pg].concat(), None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cli: Vec<(String, f64)> =
+        json_lines(&o).iter().map(|h| (h["id"].as_str().unwrap().to_string(), h["score"].as_f64().unwrap())).collect();
+    assert_eq!(cli.len(), 3);
+
+    let server = start_server(&["--model", model, "--store", &url]);
+    assert!(server.log.lock().unwrap().contains("collections in postgres://"), "{}", server.log.lock().unwrap());
+    let (status, body) = http(&server.addr, "GET", &format!("/v1/collections/{name}"), "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["count"], 3);
+    let query = r#"{"query": "bones and vitamins", "k": 3}"#;
+    let (status, body) = http(&server.addr, "POST", &format!("/v1/collections/{name}/search"), query);
+    assert_eq!(status, 200, "{body}");
+    let hits = serde_json::from_str::<Value>(&body).unwrap()["hits"].as_array().unwrap().clone();
+    let served: Vec<(String, f64)> =
+        hits.iter().map(|h| (h["id"].as_str().unwrap().to_string(), h["score"].as_f64().unwrap())).collect();
+    assert_eq!(served.iter().map(|h| &h.0).collect::<Vec<_>>(), cli.iter().map(|h| &h.0).collect::<Vec<_>>());
+    for (s, c) in served.iter().zip(&cli) {
+        assert!((s.1 - c.1).abs() < 1e-4, "{} scored {} served, {} by the CLI", s.0, s.1, c.1);
+    }
+    // A document written over HTTP is visible to the CLI at once: the server holds no state.
+    let doc = r#"{"documents": [{"id": "p4", "text": "Calcium and vitamin D for strong bones."}]}"#;
+    let (status, body) = http(&server.addr, "POST", &format!("/v1/collections/{name}/documents"), doc);
+    assert_eq!(status, 200, "{body}");
+    let o = ember(&[&["get", &name, "p4"][..], &pg].concat(), None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Calcium and vitamin D"));
+    drop(server);
+    let o = ember(&[&["collections", "drop", &name][..], &pg].concat(), None);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // --store and --data-dir exclude each other; a bad location names itself.
+    let o = ember(&["serve", "--model", model, "--store", &url, "--data-dir", "/tmp/x", "--port", "0"], None);
+    assert_eq!(o.status.code(), Some(2), "a usage error: {}", stderr(&o));
+    assert!(stderr(&o).contains("'--store <STORE>' cannot be used with '--data-dir <DATA_DIR>'"), "{}", stderr(&o));
+    let o = ember(&["serve", "--model", model, "--store", "mysql://h/db", "--port", "0"], None);
+    assert_error(&o, &["mysql://h/db"]);
+}

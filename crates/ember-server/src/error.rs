@@ -16,6 +16,7 @@ use ember_store::StoreError;
 use thiserror::Error;
 
 use crate::batcher::QueueError;
+use ember_store::BackendError;
 
 /// Errors of setting up and running the server.
 #[derive(Debug, Error)]
@@ -171,6 +172,11 @@ impl From<StoreError> for ApiError {
             | StoreError::MissingField { .. }
             | StoreError::DimensionMismatch { .. } => ErrorKind::BadRequest,
             StoreError::WriteTooLarge { .. } => ErrorKind::PayloadTooLarge,
+            // A search the store's backend cannot run (BM25 on a backend without it): the request
+            // asked for the wrong thing, not a server fault.
+            StoreError::Backend(BackendError::Unsupported { .. }) => ErrorKind::BadRequest,
+            StoreError::Backend(BackendError::Unavailable { .. }) => ErrorKind::Unavailable,
+            StoreError::Backend(BackendError::SchemaMismatch { .. }) => ErrorKind::Conflict,
             _ => ErrorKind::Internal,
         };
         ApiError::new(kind, message)

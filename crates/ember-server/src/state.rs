@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use ember_models::{RerankModel, SentenceEmbedder};
-use ember_store::Store;
+use ember_store::VectorStore;
 
 use crate::auth::ApiKey;
 use crate::batcher::QueueConfig;
@@ -41,7 +41,7 @@ pub struct AppState {
 struct Inner {
     models: ModelRegistry,
     rerankers: RerankerRegistry,
-    store: Option<Store>,
+    store: Option<Arc<dyn VectorStore>>,
     metrics: Arc<Metrics>,
     max_body_bytes: usize,
     api_key: Option<ApiKey>,
@@ -52,7 +52,7 @@ impl AppState {
     /// (collections are served only with one).
     pub fn new(
         models: Vec<(String, Arc<SentenceEmbedder>)>,
-        store: Option<Store>,
+        store: Option<Arc<dyn VectorStore>>,
         config: ServerConfig,
     ) -> Result<Self, ServerError> {
         Self::with_rerankers(models, Vec::new(), store, config)
@@ -63,7 +63,7 @@ impl AppState {
     pub fn with_rerankers(
         models: Vec<(String, Arc<SentenceEmbedder>)>,
         rerankers: Vec<(String, Arc<RerankModel>)>,
-        store: Option<Store>,
+        store: Option<Arc<dyn VectorStore>>,
         config: ServerConfig,
     ) -> Result<Self, ServerError> {
         if config.max_body_bytes == 0 {
@@ -107,12 +107,13 @@ impl AppState {
         self.inner.api_key.as_ref()
     }
 
-    /// The store, or a clear error when the server was started without a data directory.
-    pub fn store(&self) -> Result<&Store, ApiError> {
+    /// The store, or a clear error when the server was started without one.
+    pub fn store(&self) -> Result<&Arc<dyn VectorStore>, ApiError> {
         self.inner.store.as_ref().ok_or_else(|| {
             ApiError::new(
                 ErrorKind::NotSupported,
-                "collections are not enabled: start the server with a data directory (ember serve --data-dir DIR)",
+                "collections are not enabled: start the server with a store (ember serve --data-dir DIR, or \
+                 --store postgres://…)",
             )
         })
     }
@@ -123,13 +124,7 @@ impl AppState {
         self.inner.models.shutdown();
         self.inner.rerankers.shutdown();
         if let Some(store) = &self.inner.store {
-            if let Ok(names) = store.names() {
-                for name in names {
-                    if let Ok(c) = store.collection(&name) {
-                        c.wait_for_maintenance();
-                    }
-                }
-            }
+            store.wait_for_maintenance();
         }
     }
 }

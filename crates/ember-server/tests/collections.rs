@@ -188,8 +188,12 @@ async fn collections_of_another_model_are_named() {
         multivector: None,
     };
     store.create_collection("theirs", config).unwrap();
-    let state =
-        ember_server::AppState::new(vec![("minilm".into(), model)], Some(store), ServerConfig::default()).unwrap();
+    let state = ember_server::AppState::new(
+        vec![("minilm".into(), model)],
+        Some(std::sync::Arc::new(store)),
+        ServerConfig::default(),
+    )
+    .unwrap();
     let r = post(&state, "/v1/collections/theirs/search", json!({"query": "q"})).await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert!(r.body["error"]["message"].as_str().unwrap().contains("someone/else"));

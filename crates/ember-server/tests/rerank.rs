@@ -295,9 +295,13 @@ async fn collection_search_reranks_with_a_served_reranker() {
     let Some(bert) = bert_reranker() else { return };
     let Some(model) = minilm() else { return };
     let rerankers = vec![("bert".to_string(), Arc::clone(&bert))];
-    let state =
-        AppState::with_rerankers(vec![("minilm".to_string(), model)], rerankers, Some(store), ServerConfig::default())
-            .unwrap();
+    let state = AppState::with_rerankers(
+        vec![("minilm".to_string(), model)],
+        rerankers,
+        Some(std::sync::Arc::new(store)),
+        ServerConfig::default(),
+    )
+    .unwrap();
     let r = post(&state, "/v1/collections", json!({"name": "docs"})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let docs = documents();

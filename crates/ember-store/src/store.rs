@@ -56,6 +56,15 @@ fn marker_payload() -> Vec<u8> {
 }
 
 impl Store {
+    /// Wait for the background work (flushes, compactions) of every open collection: what a
+    /// graceful shutdown does before the process exits.
+    pub fn wait_for_maintenance(&self) {
+        let open: Vec<Collection> = lock(&self.inner.open).values().cloned().collect();
+        for collection in open {
+            collection.wait_for_maintenance();
+        }
+    }
+
     /// Open the store in `dir`, creating it if `dir` is missing or empty.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         Store::open_with(dir, StoreOptions::default())

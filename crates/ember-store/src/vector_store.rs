@@ -78,6 +78,10 @@ pub trait VectorStore: Send + Sync + fmt::Debug {
     fn names(&self) -> Result<Vec<String>, StoreError>;
 
     /// Every collection's summary, by name.
+    /// Wait for background work (flushes, compactions) to finish: what a graceful shutdown calls
+    /// last. Backends whose writes are done when acknowledged have nothing to wait for.
+    fn wait_for_maintenance(&self) {}
+
     fn list(&self) -> Result<Vec<CollectionInfo>, StoreError> {
         self.names()?.iter().map(|name| self.collection(name)?.info()).collect()
     }
@@ -155,6 +159,10 @@ pub trait VectorCollection: Send + Sync + fmt::Debug {
 }
 
 impl VectorStore for Store {
+    fn wait_for_maintenance(&self) {
+        Store::wait_for_maintenance(self);
+    }
+
     fn backend(&self) -> &'static str {
         "embedded"
     }

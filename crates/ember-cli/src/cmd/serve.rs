@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::Args;
 use ember_server::{AppState, QueueConfig, ServerConfig};
-use ember_store::Store;
+use ember_store::{open_store, StoreLocation, StoreOptions};
 
 use crate::model_source::{self, ModelArgs, DEFAULT_MODEL};
-use crate::store_source::stable_model_ref;
+use crate::store_source::{describe, stable_model_ref};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -30,6 +30,11 @@ pub struct ServeArgs {
     /// the collection endpoints are off).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Serve the collections of this store instead: a directory (the embedded store) or an
+    /// external one, `postgres://user[:password]@host[:port]/database[?sslmode=…]` (default:
+    /// $EMBER_STORE unless --data-dir is given).
+    #[arg(long, conflicts_with = "data_dir")]
+    pub store: Option<String>,
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// 0 picks a free port (the address is printed on standard error).
@@ -102,10 +107,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
         rerankers.push((name, std::sync::Arc::new(reranker)));
     }
-    let data_dir = args.data_dir.clone().or_else(|| std::env::var_os("EMBER_DATA_DIR").map(PathBuf::from));
-    let store = match &data_dir {
-        Some(dir) => Some(Store::open(dir).with_context(|| format!("opening the data directory {}", dir.display()))?),
-        None => None,
+    let location = match (&args.store, &args.data_dir) {
+        (Some(s), _) => Some(StoreLocation::parse(s)?),
+        (None, Some(dir)) => Some(StoreLocation::Embedded(dir.clone())),
+        (None, None) => match std::env::var("EMBER_STORE").ok().filter(|s| !s.is_empty()) {
+            Some(s) => Some(StoreLocation::parse(&s).context("reading $EMBER_STORE")?),
+            None => std::env::var_os("EMBER_DATA_DIR").map(|d| StoreLocation::Embedded(PathBuf::from(d))),
+        },
+    };
+    let (store, served_from) = match &location {
+        Some(location) => {
+            let what = describe(location);
+            let store = open_store(location, StoreOptions::default()).with_context(|| format!("opening {what}"))?;
+            (Some(store), Some(what))
+        }
+        None => (None, None),
     };
     let api_key = args.api_key.clone().or_else(|| std::env::var("EMBER_API_KEY").ok().filter(|k| !k.is_empty()));
     let config = ServerConfig {
@@ -125,9 +141,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}:{}", args.host, args.port))?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        match &data_dir {
-            Some(d) => eprintln!("ember: collections in {}", d.display()),
-            None => eprintln!("ember: no data directory (--data-dir): collection endpoints are off"),
+        match &served_from {
+            Some(what) => eprintln!("ember: collections in {what}"),
+            None => eprintln!("ember: no store (--data-dir or --store): collection endpoints are off"),
         }
         eprintln!("ember: listening on http://{addr}");
         ember_server::serve(listener, state, async {

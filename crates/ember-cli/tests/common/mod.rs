@@ -2,6 +2,8 @@
 //! script), temp dirs, and running `ember`.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -20,6 +20,7 @@
 //! skipped.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -34,8 +35,8 @@ use ember_engine::{
 };
 use ember_models::TokenCount;
 use ember_store::{
-    AnalyzerConfig, Bm25Params, Collection, CollectionConfig, CollectionInfo, Document, Filter, IndexKind, Precision,
-    TextIndexConfig,
+    AnalyzerConfig, Bm25Params, CollectionConfig, CollectionInfo, Document, Filter, IndexKind, Precision,
+    TextIndexConfig, VectorCollection,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -159,15 +160,15 @@ async fn create(
         multivector: None,
     };
     let name = request.name;
-    let info = blocking(move || Ok(store.create_collection(&name, config)?.info())).await?;
+    let info = blocking(move || Ok(store.create_collection(&name, config)?.info()?)).await?;
     Ok((StatusCode::CREATED, Json(summary(&info, &state))))
 }
 
 /// The collection and the served model that embeds for it.
-async fn open(state: &AppState, name: String) -> Result<(Collection, ServedModel), ApiError> {
+async fn open(state: &AppState, name: String) -> Result<(Arc<dyn VectorCollection>, ServedModel), ApiError> {
     let store = state.store()?.clone();
     let collection = blocking(move || Ok(store.collection(&name)?)).await?;
-    let model_id = collection.info().config.model_id.clone();
+    let model_id = collection.config().model_id.clone();
     let served = state.models().by_model_id(&model_id).cloned().ok_or_else(|| {
         ApiError::new(
             ErrorKind::Conflict,
@@ -184,7 +185,7 @@ async fn open(state: &AppState, name: String) -> Result<(Collection, ServedModel
 
 async fn info(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<CollectionSummary>, Error> {
     let store = state.store()?.clone();
-    let info = blocking(move || Ok(store.collection(&name)?.info())).await?;
+    let info = blocking(move || Ok(store.collection(&name)?.info()?)).await?;
     Ok(Json(summary(&info, &state)))
 }
 
@@ -282,7 +283,7 @@ async fn upsert(
 /// Documents through the engine's ingest pipeline: chunked with the model's tokenizer, embedded
 /// through the model's queue, stored durably; unchanged documents skipped.
 async fn ingest_chunked(
-    collection: Collection,
+    collection: Arc<dyn VectorCollection>,
     served: ServedModel,
     documents: Vec<NewDocument>,
     options: ChunkOptions,
@@ -309,7 +310,7 @@ async fn ingest_chunked(
     let report = blocking(move || {
         let counter = ModelTokens(model.token_count()?);
         let options = IngestOptions { max_tokens, overlap_tokens: options.overlap, ..IngestOptions::default() };
-        Ok(ingest(&collection, &embedder, &counter, &sources, &options, &mut |_| {})?)
+        Ok(ingest(collection.as_ref(), &embedder, &counter, &sources, &options, &mut |_| {})?)
     })
     .await?;
     Ok(Json(json!({
@@ -484,7 +485,7 @@ async fn search_collection(
             explain: request.explain,
         };
         let models = Models { dense: Some(&embedder), sparse: None };
-        Ok(retrieve(&collection, models, &retrieval)?.hits)
+        Ok(retrieve(collection.as_ref(), models, &retrieval)?.hits)
     })
     .await?;
     let hits: Vec<Value> = hits

@@ -58,6 +58,7 @@ pub const MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
 /// A state serving MiniLM as `minilm`.
 pub fn state_with(config: ServerConfig, store: Option<ember_store::Store>) -> Option<AppState> {
     let model = minilm()?;
+    let store = store.map(|s| Arc::new(s) as Arc<dyn ember_store::VectorStore>);
     Some(AppState::new(vec![("minilm".to_string(), model)], store, config).unwrap())
 }
 
