@@ -1,11 +1,13 @@
-//! An embedding cache keyed by model and text, so that re-running a task or comparing modes does
-//! not re-embed a corpus.
+//! Caches of a model's outputs keyed by model and text, so that re-running a task or comparing
+//! modes does not re-embed a corpus: dense vectors ([`EmbeddingCache`]) and learned sparse vectors
+//! ([`SparseCache`]), one record-log format written once ([`OutputCache`]).
 //!
 //! One append-only file per (model, options): an 8-byte magic, a format version, the vector
-//! dimension, then records of a 16-byte BLAKE3 key of the text followed by the vector (f32 LE).
-//! A torn last record (a run killed mid-write) is dropped on open.
+//! dimension (0 for sparse vectors), then records of a 16-byte BLAKE3 key of the text followed by
+//! the output's bytes ([`CachedOutput`]). A torn last record (a run killed mid-write) is dropped on
+//! open; a file of another format or dimension is started over rather than misread.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -14,21 +16,107 @@ use ember_core::{EmbedOptions, Embedder, OutputKinds, SparseVector};
 
 use crate::error::{EvalError, Result};
 
-const MAGIC: &[u8; 8] = b"EMBRVCAC";
 const VERSION: u32 = 1;
 const HEADER: usize = 16;
+const KEY: usize = 16;
+
+/// A model output a cache file can hold.
+pub trait CachedOutput: Clone + Sized {
+    /// The file's magic.
+    const MAGIC: &'static [u8; 8];
+    /// The file's extension.
+    const EXTENSION: &'static str;
+    /// Prefixed to the model key before hashing it into the file name (keeps kinds apart).
+    const NAMESPACE: &'static str;
+
+    /// One record's payload (after the key) at the start of `bytes`, and its length; `None` when
+    /// `bytes` holds only part of one (a torn tail).
+    fn decode(bytes: &[u8], dim: usize) -> Option<(Self, usize)>;
+
+    fn encode(&self, out: &mut Vec<u8>);
+
+    /// The model's outputs for `texts`, in order; each checked against `dim`.
+    fn compute(embedder: &dyn Embedder, texts: &[&str], options: &EmbedOptions, dim: usize) -> Result<Vec<Self>>;
+}
+
+fn f32_at(b: &[u8]) -> f32 {
+    f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn u32_at(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Dense vectors: `dim` f32 LE.
+impl CachedOutput for Vec<f32> {
+    const MAGIC: &'static [u8; 8] = b"EMBRVCAC";
+    const EXTENSION: &'static str = "vec";
+    const NAMESPACE: &'static str = "";
+
+    fn decode(bytes: &[u8], dim: usize) -> Option<(Self, usize)> {
+        let len = 4 * dim;
+        let v = bytes.get(..len)?.chunks_exact(4).map(f32_at).collect();
+        Some((v, len))
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        for x in self {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+
+    fn compute(embedder: &dyn Embedder, texts: &[&str], options: &EmbedOptions, dim: usize) -> Result<Vec<Self>> {
+        let out = embedder.embed(texts, options).map_err(|e| EvalError::Embed(e.to_string()))?;
+        if let Some(v) = out.vectors.iter().find(|v| v.len() != dim) {
+            return Err(EvalError::Core(ember_core::CoreError::DimensionMismatch { left: dim, right: v.len() }));
+        }
+        Ok(out.vectors)
+    }
+}
+
+/// Learned sparse vectors: the pair count (u32 LE), then `(term id u32, weight f32)` pairs.
+impl CachedOutput for SparseVector {
+    const MAGIC: &'static [u8; 8] = b"EMBRSPAC";
+    const EXTENSION: &'static str = "spv";
+    const NAMESPACE: &'static str = "sparse:";
+
+    fn decode(bytes: &[u8], _dim: usize) -> Option<(Self, usize)> {
+        let n = u32_at(bytes.get(..4)?) as usize;
+        let len = 4 + 8 * n;
+        let v = bytes.get(4..len)?.chunks_exact(8).map(|b| (u32_at(b), f32_at(&b[4..]))).collect();
+        Some((v, len))
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.len() as u32).to_le_bytes());
+        for (id, w) in self {
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+
+    fn compute(embedder: &dyn Embedder, texts: &[&str], options: &EmbedOptions, _dim: usize) -> Result<Vec<Self>> {
+        embed_sparse(embedder, texts, options)
+    }
+}
 
 /// A cache file opened for one model and one set of options.
 #[derive(Debug)]
-pub struct EmbeddingCache {
+pub struct OutputCache<T> {
     path: PathBuf,
     dim: usize,
-    vectors: HashMap<[u8; 16], Vec<f32>>,
+    outputs: HashMap<[u8; KEY], T>,
     file: File,
 }
 
-/// The key of a text under the options that change its vector (batch size does not).
-fn key(options: &EmbedOptions, text: &str) -> [u8; 16] {
+/// Dense vectors of one model.
+pub type EmbeddingCache = OutputCache<Vec<f32>>;
+
+/// Learned sparse vectors (SPLADE) of one model.
+pub type SparseCache = OutputCache<SparseVector>;
+
+/// The key of a text under the options that change its output (batch size does not).
+fn key(options: &EmbedOptions, text: &str) -> [u8; KEY] {
     let mut h = blake3::Hasher::new();
     let fingerprint = format!(
         "{:?}|{:?}|{:?}|{:?}|{:?}\0",
@@ -36,8 +124,8 @@ fn key(options: &EmbedOptions, text: &str) -> [u8; 16] {
     );
     h.update(fingerprint.as_bytes());
     h.update(text.as_bytes());
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    let mut out = [0u8; KEY];
+    out.copy_from_slice(&h.finalize().as_bytes()[..KEY]);
     out
 }
 
@@ -45,27 +133,42 @@ impl EmbeddingCache {
     /// Open (or create) the cache of `model_key` under `dir`. `model_key` must change whenever the
     /// vectors would (model id and revision, prompt, dimensions, normalisation).
     pub fn open(dir: &Path, model_key: &str, dim: usize) -> Result<Self> {
+        Self::open_file(dir, model_key, dim)
+    }
+}
+
+impl SparseCache {
+    /// Open (or create) the sparse cache of `model_key` under `dir` (a file distinct from every
+    /// dense cache's).
+    pub fn open(dir: &Path, model_key: &str) -> Result<Self> {
+        Self::open_file(dir, model_key, 0)
+    }
+}
+
+impl<T: CachedOutput> OutputCache<T> {
+    fn open_file(dir: &Path, model_key: &str, dim: usize) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
-        let name = blake3::hash(model_key.as_bytes()).to_hex();
-        let path = dir.join(format!("{}.vec", &name[..24]));
-        let mut vectors = HashMap::new();
-        let record = 16 + 4 * dim;
-        let mut valid_len = HEADER as u64;
+        let name = blake3::hash(format!("{}{model_key}", T::NAMESPACE).as_bytes()).to_hex();
+        let path = dir.join(format!("{}.{}", &name[..24], T::EXTENSION));
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend_from_slice(T::MAGIC);
+        header.extend_from_slice(&VERSION.to_le_bytes());
+        header.extend_from_slice(&(dim as u32).to_le_bytes());
+        let mut outputs = HashMap::new();
+        let mut valid_len = HEADER;
         if path.exists() {
             let mut bytes = Vec::new();
             File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| EvalError::io(&path, e))?;
-            let header_ok = bytes.len() >= HEADER
-                && &bytes[..8] == MAGIC
-                && bytes[8..12] == VERSION.to_le_bytes()
-                && bytes[12..16] == (dim as u32).to_le_bytes();
-            if header_ok {
-                for rec in bytes[HEADER..].chunks_exact(record) {
-                    let mut k = [0u8; 16];
-                    k.copy_from_slice(&rec[..16]);
-                    let v = rec[16..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-                    vectors.insert(k, v);
+            if bytes.get(..HEADER) == Some(&header[..]) {
+                let mut at = HEADER;
+                while let Some(k) = bytes.get(at..at + KEY) {
+                    let Some((output, len)) = T::decode(&bytes[at + KEY..], dim) else { break };
+                    let mut key = [0u8; KEY];
+                    key.copy_from_slice(k);
+                    outputs.insert(key, output);
+                    at += KEY + len;
                 }
-                valid_len += (vectors.len() * record) as u64;
+                valid_len = at;
             } else {
                 // Another format or dimension: start over rather than misread.
                 std::fs::remove_file(&path).map_err(|e| EvalError::io(&path, e))?;
@@ -75,182 +178,66 @@ impl EmbeddingCache {
             OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(|e| EvalError::io(&path, e))?;
         let len = file.metadata().map_err(|e| EvalError::io(&path, e))?.len();
         if len == 0 {
-            let mut header = Vec::with_capacity(HEADER);
-            header.extend_from_slice(MAGIC);
-            header.extend_from_slice(&VERSION.to_le_bytes());
-            header.extend_from_slice(&(dim as u32).to_le_bytes());
             file.write_all(&header).map_err(|e| EvalError::io(&path, e))?;
-        } else if len > valid_len {
-            file.set_len(valid_len).map_err(|e| EvalError::io(&path, e))?;
+        } else if len > valid_len as u64 {
+            file.set_len(valid_len as u64).map_err(|e| EvalError::io(&path, e))?;
         }
-        Ok(EmbeddingCache { path, dim, vectors, file })
+        Ok(OutputCache { path, dim, outputs, file })
     }
 
     pub fn len(&self) -> usize {
-        self.vectors.len()
+        self.outputs.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.vectors.is_empty()
+        self.outputs.is_empty()
     }
 
-    /// Vectors for `texts` in order, embedding (and storing) only those not cached. Returns the
-    /// vectors and how many came from the cache.
+    /// Outputs for `texts` in order, computing (and storing, durably) only those not cached.
+    /// Returns the outputs and how many came from the cache.
     pub fn embed(
         &mut self,
         embedder: &dyn Embedder,
         texts: &[&str],
         options: &EmbedOptions,
-    ) -> Result<(Vec<Vec<f32>>, usize)> {
-        let keys: Vec<[u8; 16]> = texts.iter().map(|t| key(options, t)).collect();
+    ) -> Result<(Vec<T>, usize)> {
+        let keys: Vec<[u8; KEY]> = texts.iter().map(|t| key(options, t)).collect();
         let mut missing: Vec<usize> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for (i, k) in keys.iter().enumerate() {
-            if !self.vectors.contains_key(k) && seen.insert(*k) {
+            if !self.outputs.contains_key(k) && seen.insert(*k) {
                 missing.push(i);
             }
         }
         if !missing.is_empty() {
             let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
-            let out = embedder.embed(&todo, options).map_err(|e| EvalError::Embed(e.to_string()))?;
-            let mut buf = Vec::with_capacity(missing.len() * (16 + 4 * self.dim));
-            for (&i, v) in missing.iter().zip(out.vectors) {
-                if v.len() != self.dim {
-                    return Err(EvalError::Core(ember_core::CoreError::DimensionMismatch {
-                        left: self.dim,
-                        right: v.len(),
-                    }));
-                }
-                buf.extend_from_slice(&keys[i]);
-                for x in &v {
-                    buf.extend_from_slice(&x.to_le_bytes());
-                }
-                self.vectors.insert(keys[i], v);
+            let computed = T::compute(embedder, &todo, options, self.dim)?;
+            if computed.len() != todo.len() {
+                return Err(EvalError::Embed(format!(
+                    "model '{}' returned {} outputs for {} texts",
+                    embedder.model_id(),
+                    computed.len(),
+                    todo.len()
+                )));
             }
-            self.file.write_all(&buf).and_then(|_| self.file.sync_data()).map_err(|e| EvalError::io(&self.path, e))?;
-        }
-        let hits = texts.len() - missing.len();
-        let vectors = keys.iter().map(|k| self.vectors.get(k).cloned().unwrap_or_default()).collect();
-        Ok((vectors, hits))
-    }
-}
-
-const SPARSE_MAGIC: &[u8; 8] = b"EMBRSPAC";
-
-/// Learned sparse vectors (SPLADE) cached like [`EmbeddingCache`]'s dense ones: after the same
-/// 16-byte header (dimension 0), records of the 16-byte key, the pair count (u32 LE) and that many
-/// `(term id u32, weight f32)` pairs. A torn last record is dropped on open.
-#[derive(Debug)]
-pub struct SparseCache {
-    path: PathBuf,
-    vectors: HashMap<[u8; 16], SparseVector>,
-    file: File,
-}
-
-/// The records of a sparse cache file after its header, and how many bytes they span (a torn
-/// tail is not counted).
-fn sparse_records(bytes: &[u8]) -> (HashMap<[u8; 16], SparseVector>, usize) {
-    let mut vectors = HashMap::new();
-    let mut at = 0;
-    while bytes.len() >= at + 20 {
-        let n = u32::from_le_bytes([bytes[at + 16], bytes[at + 17], bytes[at + 18], bytes[at + 19]]) as usize;
-        let end = at + 20 + 8 * n;
-        if bytes.len() < end {
-            break;
-        }
-        let mut k = [0u8; 16];
-        k.copy_from_slice(&bytes[at..at + 16]);
-        let v = bytes[at + 20..end]
-            .chunks_exact(8)
-            .map(|b| (u32::from_le_bytes([b[0], b[1], b[2], b[3]]), f32::from_le_bytes([b[4], b[5], b[6], b[7]])))
-            .collect();
-        vectors.insert(k, v);
-        at = end;
-    }
-    (vectors, at)
-}
-
-impl SparseCache {
-    /// Open (or create) the sparse cache of `model_key` under `dir` (a key distinct from every
-    /// dense cache's: the file name hashes `sparse:` and the key).
-    pub fn open(dir: &Path, model_key: &str) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
-        let name = blake3::hash(format!("sparse:{model_key}").as_bytes()).to_hex();
-        let path = dir.join(format!("{}.spv", &name[..24]));
-        let mut vectors = HashMap::new();
-        let mut valid_len = HEADER as u64;
-        if path.exists() {
-            let mut bytes = Vec::new();
-            File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| EvalError::io(&path, e))?;
-            let header_ok = bytes.len() >= HEADER
-                && &bytes[..8] == SPARSE_MAGIC
-                && bytes[8..12] == VERSION.to_le_bytes()
-                && bytes[12..16] == 0u32.to_le_bytes();
-            if header_ok {
-                let (read, len) = sparse_records(&bytes[HEADER..]);
-                vectors = read;
-                valid_len += len as u64;
-            } else {
-                std::fs::remove_file(&path).map_err(|e| EvalError::io(&path, e))?;
-            }
-        }
-        let mut file =
-            OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(|e| EvalError::io(&path, e))?;
-        let len = file.metadata().map_err(|e| EvalError::io(&path, e))?.len();
-        if len == 0 {
-            let mut header = Vec::with_capacity(HEADER);
-            header.extend_from_slice(SPARSE_MAGIC);
-            header.extend_from_slice(&VERSION.to_le_bytes());
-            header.extend_from_slice(&0u32.to_le_bytes());
-            file.write_all(&header).map_err(|e| EvalError::io(&path, e))?;
-        } else if len > valid_len {
-            file.set_len(valid_len).map_err(|e| EvalError::io(&path, e))?;
-        }
-        Ok(SparseCache { path, vectors, file })
-    }
-
-    pub fn len(&self) -> usize {
-        self.vectors.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.vectors.is_empty()
-    }
-
-    /// Sparse vectors for `texts` in order, encoding (and storing) only those not cached. Returns
-    /// the vectors and how many came from the cache.
-    pub fn embed(
-        &mut self,
-        embedder: &dyn Embedder,
-        texts: &[&str],
-        options: &EmbedOptions,
-    ) -> Result<(Vec<SparseVector>, usize)> {
-        let keys: Vec<[u8; 16]> = texts.iter().map(|t| key(options, t)).collect();
-        let mut missing: Vec<usize> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (i, k) in keys.iter().enumerate() {
-            if !self.vectors.contains_key(k) && seen.insert(*k) {
-                missing.push(i);
-            }
-        }
-        if !missing.is_empty() {
-            let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
-            let out = embed_sparse(embedder, &todo, options)?;
             let mut buf = Vec::new();
-            for (&i, v) in missing.iter().zip(out) {
+            for (&i, output) in missing.iter().zip(computed) {
                 buf.extend_from_slice(&keys[i]);
-                buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                for (id, w) in &v {
-                    buf.extend_from_slice(&id.to_le_bytes());
-                    buf.extend_from_slice(&w.to_le_bytes());
-                }
-                self.vectors.insert(keys[i], v);
+                output.encode(&mut buf);
+                self.outputs.insert(keys[i], output);
             }
             self.file.write_all(&buf).and_then(|_| self.file.sync_data()).map_err(|e| EvalError::io(&self.path, e))?;
         }
         let hits = texts.len() - missing.len();
-        let vectors = keys.iter().map(|k| self.vectors.get(k).cloned().unwrap_or_default()).collect();
-        Ok((vectors, hits))
+        let mut found = Vec::with_capacity(keys.len());
+        for k in &keys {
+            found.push(
+                self.outputs.get(k).cloned().ok_or_else(|| {
+                    EvalError::Embed(format!("cache {}: an output was not stored", self.path.display()))
+                })?,
+            );
+        }
+        Ok((found, hits))
     }
 }
 

@@ -8,7 +8,7 @@ pub mod metrics;
 pub mod report;
 pub mod task;
 
-pub use cache::{EmbeddingCache, SparseCache};
+pub use cache::{CachedOutput, EmbeddingCache, OutputCache, SparseCache};
 pub use dataset::{
     detect, load_beir, load_labelled, load_pairs, load_reranking, load_squad, LabelledDataset, Layout, PairDataset,
     RerankingDataset, RetrievalDataset,
