@@ -351,22 +351,29 @@ impl SentenceEmbedder {
     }
 
     /// One forward pass over already tokenized sequences, each answered with what `wants` asks
-    /// of it (sequences of one batch may ask for different outputs: the encoder runs once, the
-    /// pooling and heads that any sequence needs run over the batch). An output the model does
-    /// not have is an [`UnsupportedOutput`] error before anything runs.
+    /// of it, in that order (sequences of one batch may ask for different outputs, one sequence
+    /// for several: the encoder runs once, the pooling and heads that any sequence needs run over
+    /// the batch). An output the model does not have is an [`UnsupportedOutput`] error before
+    /// anything runs.
     pub fn run_sequences(
         &self,
         rows: &[&[u32]],
         masked_prefix: &[usize],
-        wants: &[SequenceOutput],
-    ) -> Result<Vec<SequenceResult>> {
-        if wants.len() != rows.len() {
-            return Err(ModelError::Inference(format!("{} outputs asked for {} sequences", wants.len(), rows.len())));
+        wants: &[&[SequenceOutput]],
+    ) -> Result<Vec<Vec<SequenceResult>>> {
+        if wants.len() != rows.len() || masked_prefix.len() != rows.len() {
+            return Err(ModelError::Inference(format!(
+                "{} sequences with {} output lists and {} masked prefixes",
+                rows.len(),
+                wants.len(),
+                masked_prefix.len()
+            )));
         }
+        let any = |o: SequenceOutput| wants.iter().any(|w| w.contains(&o));
         let kinds = OutputKinds {
-            dense: wants.contains(&SequenceOutput::Pooled),
-            sparse: wants.contains(&SequenceOutput::Sparse),
-            multivector: wants.contains(&SequenceOutput::Colbert),
+            dense: any(SequenceOutput::Pooled),
+            sparse: any(SequenceOutput::Sparse),
+            multivector: any(SequenceOutput::Colbert),
         };
         self.check_outputs(kinds)?;
         if rows.is_empty() {
@@ -382,18 +389,22 @@ impl SentenceEmbedder {
         let h = self.encoder.hidden_size();
         let mut at = 0;
         let mut out = Vec::with_capacity(rows.len());
-        for (&want, &n) in wants.iter().zip(&lengths) {
-            let missing = || ModelError::Inference(format!("the model gave no {want:?} output for a sequence"));
-            // Every sequence's pooled/head output is computed; each takes its own in order.
-            let (p, s, c) = (pooled.next(), sparse.next(), colbert.next());
-            out.push(match want {
-                SequenceOutput::Pooled => SequenceResult::Pooled(p.ok_or_else(missing)?),
-                SequenceOutput::Sparse => SequenceResult::Sparse(s.ok_or_else(missing)?),
-                SequenceOutput::Colbert => SequenceResult::Tokens(c.ok_or_else(missing)?),
-                SequenceOutput::Hidden => {
-                    SequenceResult::Tokens(hidden[at * h..(at + n) * h].chunks(h).map(<[f32]>::to_vec).collect())
-                }
-            });
+        for (&asked, &n) in wants.iter().zip(&lengths) {
+            // Every sequence's pooled/head outputs were computed; each takes its own in order.
+            let (mut p, mut s, mut c) = (pooled.next(), sparse.next(), colbert.next());
+            let mut answers = Vec::with_capacity(asked.len());
+            for &want in asked {
+                let missing = || ModelError::Inference(format!("the model gave no {want:?} output for a sequence"));
+                answers.push(match want {
+                    SequenceOutput::Pooled => SequenceResult::Pooled(p.take().ok_or_else(missing)?),
+                    SequenceOutput::Sparse => SequenceResult::Sparse(s.take().ok_or_else(missing)?),
+                    SequenceOutput::Colbert => SequenceResult::Tokens(c.take().ok_or_else(missing)?),
+                    SequenceOutput::Hidden => {
+                        SequenceResult::Tokens(hidden[at * h..(at + n) * h].chunks(h).map(<[f32]>::to_vec).collect())
+                    }
+                });
+            }
+            out.push(answers);
             at += n;
         }
         Ok(out)

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use ember_core::{EmbedOptions, Embeddings, SparseVector, TokenVectors};
+use ember_core::{EmbedOptions, Embeddings, MultiEmbeddings, OutputKinds, SparseVector, TokenVectors};
 use ember_models::{ModelError, SentenceEmbedder, SequenceOutput, SequenceResult, Tokens};
 
 use crate::error::ServerError;
@@ -56,7 +56,8 @@ pub struct Sequence {
     ids: Vec<u32>,
     /// Leading tokens left out of pooling.
     masked_prefix: usize,
-    want: SequenceOutput,
+    /// The outputs asked of it, answered in this order.
+    wants: Vec<SequenceOutput>,
 }
 
 /// Runs an embedding model over a batch of sequences.
@@ -67,16 +68,16 @@ pub struct EmbedRunner {
 
 impl BatchRunner for EmbedRunner {
     type Item = Sequence;
-    type Output = SequenceResult;
+    type Output = Vec<SequenceResult>;
 
     fn tokens(item: &Sequence) -> usize {
         item.ids.len()
     }
 
-    fn run(&self, items: &[&Sequence]) -> Result<Vec<SequenceResult>, ModelError> {
+    fn run(&self, items: &[&Sequence]) -> Result<Vec<Vec<SequenceResult>>, ModelError> {
         let rows: Vec<&[u32]> = items.iter().map(|s| s.ids.as_slice()).collect();
         let masked: Vec<usize> = items.iter().map(|s| s.masked_prefix).collect();
-        let wants: Vec<SequenceOutput> = items.iter().map(|s| s.want).collect();
+        let wants: Vec<&[SequenceOutput]> = items.iter().map(|s| s.wants.as_slice()).collect();
         self.model.run_sequences(&rows, &masked, &wants)
     }
 }
@@ -134,29 +135,72 @@ impl ModelQueue {
     /// Embed a request: tokenize on the tokenizer threads, wait in the queue, run on the model
     /// thread. Dropping the returned future (a client gone away) removes its waiting inputs.
     pub async fn embed(&self, request: EmbedRequest) -> Result<Embeddings, QueueError> {
-        self.model().check_outputs(ember_core::OutputKinds::DENSE)?;
         let options = request.options.clone();
-        let (results, counts) = self.run(request, SequenceOutput::Pooled).await?;
+        let (results, counts) = self.run(request, &[SequenceOutput::Pooled]).await?;
         self.finish_dense(results, counts, &options)
     }
 
     /// [`embed`](Self::embed) for a thread that may block (not an async task): tokenizes on the
     /// calling thread, then waits for the model thread.
     pub fn embed_blocking(&self, request: EmbedRequest) -> Result<Embeddings, QueueError> {
-        self.model().check_outputs(ember_core::OutputKinds::DENSE)?;
-        let model = Arc::clone(self.model());
-        let name = self.name().to_string();
-        let n = request.inputs.len();
-        let (results, counts) =
-            self.queue.submit_blocking(n, || prepare(&model, &name, &request, SequenceOutput::Pooled))?;
-        self.queue.metrics().count_embedded(self.name(), results.len());
-        self.finish_dense(results, counts, &request.options)
+        let options = request.options.clone();
+        let (results, counts) = self.run_blocking(request, &[SequenceOutput::Pooled])?;
+        self.finish_dense(results.into_iter().flatten().collect(), counts, &options)
+    }
+
+    /// Dense, sparse and/or ColBERT outputs of a request's inputs from one forward pass each, as
+    /// [`SentenceEmbedder::embed_outputs_texts`] gives them (dense vectors finished), for a
+    /// thread that may block.
+    pub fn embed_outputs_blocking(
+        &self,
+        request: EmbedRequest,
+        kinds: OutputKinds,
+    ) -> Result<MultiEmbeddings, QueueError> {
+        let mut wants = Vec::new();
+        for (asked, want) in [
+            (kinds.dense, SequenceOutput::Pooled),
+            (kinds.sparse, SequenceOutput::Sparse),
+            (kinds.multivector, SequenceOutput::Colbert),
+        ] {
+            if asked {
+                wants.push(want);
+            }
+        }
+        let options = request.options.clone();
+        let (results, counts) = self.run_blocking(request, &wants)?;
+        let n = results.len();
+        let mut out = MultiEmbeddings {
+            dense: kinds.dense.then(|| Vec::with_capacity(n)),
+            sparse: kinds.sparse.then(|| Vec::with_capacity(n)),
+            multivector: kinds.multivector.then(|| Vec::with_capacity(n)),
+            tokens: counts.tokens,
+            truncated: counts.truncated,
+        };
+        for answers in results {
+            for (want, answer) in wants.iter().zip(answers) {
+                match (want, answer, &mut out) {
+                    (SequenceOutput::Pooled, SequenceResult::Pooled(mut v), MultiEmbeddings { dense: Some(d), .. }) => {
+                        self.model().finish_vector(&mut v, &options)?;
+                        d.push(v);
+                    }
+                    (SequenceOutput::Sparse, SequenceResult::Sparse(v), MultiEmbeddings { sparse: Some(s), .. }) => {
+                        s.push(v);
+                    }
+                    (
+                        SequenceOutput::Colbert,
+                        SequenceResult::Tokens(v),
+                        MultiEmbeddings { multivector: Some(m), .. },
+                    ) => m.push(v),
+                    (_, other, _) => return Err(self.wrong_output(&other)),
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The model's sparse vectors (SPLADE, BGE-M3's sparse head) of a request's inputs.
     pub async fn embed_sparse(&self, request: EmbedRequest) -> Result<SparseEmbeddings, QueueError> {
-        self.model().check_outputs(ember_core::OutputKinds::SPARSE)?;
-        let (results, counts) = self.run(request, SequenceOutput::Sparse).await?;
+        let (results, counts) = self.run(request, &[SequenceOutput::Sparse]).await?;
         let vectors = results
             .into_iter()
             .map(|r| match r {
@@ -174,7 +218,7 @@ impl ModelQueue {
         request: EmbedRequest,
         want: SequenceOutput,
     ) -> Result<TokenEmbeddings, QueueError> {
-        let (results, counts) = self.run(request, want).await?;
+        let (results, counts) = self.run(request, &[want]).await?;
         let vectors = results
             .into_iter()
             .map(|r| match r {
@@ -185,17 +229,45 @@ impl ModelQueue {
         Ok(TokenEmbeddings { vectors, tokens: counts.tokens, truncated: counts.truncated })
     }
 
+    /// One output per input (`wants` of one element), from the queue.
     async fn run(
         &self,
         request: EmbedRequest,
-        want: SequenceOutput,
+        wants: &[SequenceOutput],
     ) -> Result<(Vec<SequenceResult>, Counts), QueueError> {
+        self.check_wants(wants)?;
         let model = Arc::clone(self.model());
         let name = self.name().to_string();
         let n = request.inputs.len();
-        let (results, counts) = self.queue.submit(n, move || prepare(&model, &name, &request, want)).await?;
+        let wants = wants.to_vec();
+        let (results, counts) = self.queue.submit(n, move || prepare(&model, &name, &request, &wants)).await?;
+        self.queue.metrics().count_embedded(self.name(), results.len());
+        Ok((results.into_iter().flatten().collect(), counts))
+    }
+
+    fn run_blocking(
+        &self,
+        request: EmbedRequest,
+        wants: &[SequenceOutput],
+    ) -> Result<(Vec<Vec<SequenceResult>>, Counts), QueueError> {
+        self.check_wants(wants)?;
+        let model = Arc::clone(self.model());
+        let name = self.name().to_string();
+        let n = request.inputs.len();
+        let (results, counts) = self.queue.submit_blocking(n, || prepare(&model, &name, &request, wants))?;
         self.queue.metrics().count_embedded(self.name(), results.len());
         Ok((results, counts))
+    }
+
+    /// An [`UnsupportedOutput`](ember_core::UnsupportedOutput) error, before queueing, for an
+    /// output the model does not produce.
+    fn check_wants(&self, wants: &[SequenceOutput]) -> Result<(), QueueError> {
+        let kinds = OutputKinds {
+            dense: wants.contains(&SequenceOutput::Pooled),
+            sparse: wants.contains(&SequenceOutput::Sparse),
+            multivector: wants.contains(&SequenceOutput::Colbert),
+        };
+        Ok(self.model().check_outputs(kinds)?)
     }
 
     fn finish_dense(
@@ -224,12 +296,12 @@ impl ModelQueue {
 }
 
 /// Token ids of every input, checked against the model's vocabulary and length limit, as queued
-/// sequences asking for `want`.
+/// sequences asking for `wants`.
 fn prepare(
     model: &SentenceEmbedder,
     name: &str,
     request: &EmbedRequest,
-    want: SequenceOutput,
+    wants: &[SequenceOutput],
 ) -> Result<(Vec<Sequence>, Counts), QueueError> {
     let limit = model.max_seq_length();
     let vocab = model.tokenizer().vocab_size();
@@ -280,7 +352,7 @@ fn prepare(
             }
         };
         tokens += ids.len();
-        items.push(Sequence { ids, masked_prefix, want });
+        items.push(Sequence { ids, masked_prefix, wants: wants.to_vec() });
     }
     Ok((items, Counts { tokens, truncated }))
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ember_core::embedder::BoxError;
-use ember_core::{EmbedOptions, Embedder, Embeddings};
+use ember_core::{EmbedOptions, Embedder, Embeddings, MultiEmbeddings, OutputKinds};
 use ember_models::SentenceEmbedder;
 
 use crate::batcher::{EmbedRequest, Input, ModelQueue, QueueConfig};
@@ -136,8 +136,30 @@ impl Embedder for QueuedEmbedder {
     }
 
     fn embed(&self, texts: &[&str], options: &EmbedOptions) -> Result<Embeddings, BoxError> {
-        let inputs = texts.iter().map(|t| Input::Text(t.to_string())).collect();
-        let request = EmbedRequest { inputs, options: options.clone(), truncate: true };
-        Ok(self.queue.embed_blocking(request)?)
+        Ok(self.queue.embed_blocking(request(texts, options))?)
     }
+
+    fn outputs(&self) -> OutputKinds {
+        self.queue.model().outputs()
+    }
+
+    fn vocabulary_token(&self, id: u32) -> Option<String> {
+        self.queue.model().vocabulary_token(id)
+    }
+
+    /// Dense, sparse and ColBERT outputs through the queue, one forward pass per text.
+    fn embed_outputs(
+        &self,
+        texts: &[&str],
+        kinds: OutputKinds,
+        options: &EmbedOptions,
+    ) -> Result<MultiEmbeddings, BoxError> {
+        Ok(self.queue.embed_outputs_blocking(request(texts, options), kinds)?)
+    }
+}
+
+/// Texts the engine embeds: cut at the model's limit, as the library does.
+fn request(texts: &[&str], options: &EmbedOptions) -> EmbedRequest {
+    let inputs = texts.iter().map(|t| Input::Text(t.to_string())).collect();
+    EmbedRequest { inputs, options: options.clone(), truncate: true }
 }

@@ -126,3 +126,72 @@ async fn models_without_the_output_answer_424() {
     assert_eq!(r.status, 404, "{}", r.text);
     assert!(r.body["error"].as_str().unwrap().contains("splade"), "{}", r.text);
 }
+
+fn dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+    a.iter().map(|(i, x)| b.iter().find(|(j, _)| j == i).map_or(0.0, |(_, y)| x * y)).sum()
+}
+
+/// A collection with a SPLADE sparse field over HTTP: documents upserted plainly and chunked both
+/// get the served SPLADE model's vectors; a sparse search ranks by the dot product of the
+/// library's vectors; hybrid fuses dense, BM25 and sparse.
+#[tokio::test]
+async fn collections_keep_and_search_the_served_sparse_models_vectors() {
+    let (Some(minilm), Some(splade)) = (minilm(), splade()) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ember_store::VectorStore> = Arc::new(ember_store::Store::open(dir.path()).unwrap());
+    let models = vec![("minilm".to_string(), minilm), ("splade".to_string(), Arc::clone(&splade))];
+    let state = AppState::new(models, Some(store), ServerConfig::default()).unwrap();
+    let r = post(&state, "/v1/collections", json!({"name": "kb", "model": "minilm", "sparse_model": "nope"})).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = post(&state, "/v1/collections", json!({"name": "kb", "model": "minilm", "sparse_model": "minilm"})).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("has no sparse output"), "{}", r.text);
+    let r = post(&state, "/v1/collections", json!({"name": "kb", "model": "minilm", "multivector": true})).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = post(&state, "/v1/collections", json!({"name": "kb", "model": "minilm", "sparse_model": "splade"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let docs = [
+        ("vit", "Vitamin D supplementation improves bone density in older adults."),
+        ("volcano", "A volcano erupts when molten rock escapes from a magma chamber."),
+        ("protein", "Deep learning models predict protein folding."),
+        ("bones", "Calcium intake and bone health in children."),
+    ];
+    let plain: Vec<Value> = docs[..2].iter().map(|(id, text)| json!({"id": id, "text": text})).collect();
+    let r = post(&state, "/v1/collections/kb/documents", json!({"documents": plain})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let chunked: Vec<Value> = docs[2..].iter().map(|(id, text)| json!({"id": id, "text": text})).collect();
+    let r = post(&state, "/v1/collections/kb/documents", json!({"documents": chunked, "chunk": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let query = "bone density and vitamins";
+    let opts = EmbedOptions::default();
+    let texts: Vec<&str> = docs.iter().map(|d| d.1).collect();
+    let doc_vectors = splade.embed_outputs_texts(&texts, OutputKinds::SPARSE, &opts).unwrap().sparse.unwrap();
+    let q = splade.embed_outputs_texts(&[query], OutputKinds::SPARSE, &opts).unwrap().sparse.unwrap().remove(0);
+    let mut want: Vec<(f32, &str)> = docs.iter().zip(&doc_vectors).map(|((id, _), v)| (dot(&q, v), *id)).collect();
+    want.retain(|w| w.0 > 0.0);
+    want.sort_by(|a, b| b.0.total_cmp(&a.0));
+    assert!(want.len() >= 2, "the query shares terms with at least two documents");
+
+    let r = post(&state, "/v1/collections/kb/search", json!({"query": query, "mode": "sparse", "k": 4})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let hits = r.body["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), want.len(), "{}", r.text);
+    for (h, (score, id)) in hits.iter().zip(&want) {
+        // Chunked documents are stored as <id>#<n>.
+        let got = h["id"].as_str().unwrap();
+        assert!(got == *id || got == format!("{id}#0"), "{got} vs {id}: {}", r.text);
+        assert!((h["score"].as_f64().unwrap() as f32 - score).abs() < 1e-3 * score.max(1.0), "{}", r.text);
+    }
+    let r = post(
+        &state,
+        "/v1/collections/kb/search",
+        json!({"query": query, "mode": "hybrid", "sources": ["dense", "bm25", "sparse"], "k": 2, "explain": true}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let top = &r.body["hits"][0];
+    assert_eq!(top["explain"]["lists"]["sparse"]["rank"], 1, "{}", r.text);
+    assert!(top["explain"]["lists"]["dense"]["rank"].is_number(), "{}", r.text);
+}

@@ -89,6 +89,14 @@ impl OutputHeads {
         }
     }
 
+    /// The length of each token vector of the ColBERT head, when the model has one.
+    pub fn colbert_dimension(&self) -> Option<usize> {
+        match self {
+            OutputHeads::BgeM3(h) if h.has_colbert() => Some(h.colbert_dim()),
+            _ => None,
+        }
+    }
+
     /// A short name for `ember models info`: `splade`, `bge-m3`, or `none`.
     pub fn name(&self) -> &'static str {
         match self {

@@ -27,16 +27,16 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ember_chunk::{ChunkConfig, Chunker, TextFormat, TokenCounter};
-use ember_core::{Embedder, Similarity};
+use ember_core::{Embedder, OutputKinds, Similarity};
 use ember_engine::fusion::{Fusion, DEFAULT_RRF_K};
 use ember_engine::{
-    ingest, retrieve, role_options, IngestOptions, Mode, Models, RerankStage, SearchRequest as Retrieval, Source,
+    ingest_with, retrieve, role_options, IngestOptions, Mode, Models, RerankStage, SearchRequest as Retrieval, Source,
     SourceDocument, SourceFormat,
 };
 use ember_models::TokenCount;
 use ember_store::{
-    AnalyzerConfig, Bm25Params, CollectionConfig, CollectionInfo, Document, Filter, IndexKind, Precision,
-    TextIndexConfig, VectorCollection,
+    AnalyzerConfig, Bm25Params, CollectionConfig, CollectionInfo, Document, Filter, IndexKind, MultiVectorConfig,
+    Precision, SparseFieldConfig, TextIndexConfig, VectorCollection,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -124,6 +124,13 @@ pub struct CreateRequest {
     pub model: Option<String>,
     /// The BM25 text index: `english` (default), `plain`, `chinese` or `none`.
     pub text_index: Option<String>,
+    /// A served model (name or id) with a sparse output whose vectors the collection keeps for
+    /// sparse and hybrid search: a SPLADE model, or `model` itself when it has a sparse head
+    /// (BGE-M3).
+    pub sparse_model: Option<String>,
+    /// Keep the model's token vectors (ColBERT, BGE-M3) for multi-vector search.
+    #[serde(default)]
+    pub multivector: bool,
 }
 
 fn text_index(name: Option<&str>) -> Result<Option<TextIndexConfig>, ApiError> {
@@ -149,6 +156,33 @@ async fn create(
     let store = state.store()?.clone();
     let served = state.models().select(request.model.as_deref())?;
     let text_index = text_index(request.text_index.as_deref())?;
+    let sparse = match request.sparse_model.as_deref() {
+        None => None,
+        Some(name) => {
+            let model = state.models().select(Some(name)).map_err(|e| e.with_param("sparse_model"))?.model();
+            if !model.outputs().sparse {
+                return Err(ApiError::invalid_field(
+                    "sparse_model",
+                    format!("model '{name}' has no sparse output (it produces: {})", model.outputs().names()),
+                )
+                .into());
+            }
+            Some(SparseFieldConfig { model_id: model.model_id().to_string() })
+        }
+    };
+    let multivector = if request.multivector {
+        let model = served.model();
+        let Some(dimension) = model.heads().colbert_dimension() else {
+            return Err(ApiError::invalid_field(
+                "multivector",
+                format!("model '{}' has no token vectors (it produces: {})", model.model_id(), model.outputs().names()),
+            )
+            .into());
+        };
+        Some(MultiVectorConfig { dimension })
+    } else {
+        None
+    };
     let config = CollectionConfig {
         model_id: served.model().model_id().to_string(),
         dimension: served.model().dimension(),
@@ -156,8 +190,8 @@ async fn create(
         precision: Precision::Float32,
         index: IndexKind::Flat,
         text_index,
-        sparse: None,
-        multivector: None,
+        sparse,
+        multivector,
     };
     let name = request.name;
     let info = blocking(move || Ok(store.create_collection(&name, config)?.info()?)).await?;
@@ -169,18 +203,34 @@ async fn open(state: &AppState, name: String) -> Result<(Arc<dyn VectorCollectio
     let store = state.store()?.clone();
     let collection = blocking(move || Ok(store.collection(&name)?)).await?;
     let model_id = collection.config().model_id.clone();
-    let served = state.models().by_model_id(&model_id).cloned().ok_or_else(|| {
+    let served = served_model(state, collection.name(), &model_id, "vectors")?;
+    Ok((collection, served))
+}
+
+fn served_model(state: &AppState, collection: &str, model_id: &str, what: &str) -> Result<ServedModel, ApiError> {
+    state.models().by_model_id(model_id).cloned().ok_or_else(|| {
         ApiError::new(
             ErrorKind::Conflict,
             format!(
-                "collection '{}' holds vectors of model '{model_id}', which this server does not serve \
+                "collection '{collection}' holds {what} of model '{model_id}', which this server does not serve \
                  (serving: {}); start ember serve with --model {model_id}",
-                collection.name(),
                 state.models().names().join(", ")
             ),
         )
-    })?;
-    Ok((collection, served))
+    })
+}
+
+/// The served model that computes the collection's sparse vectors when it is not its dense
+/// model (a SPLADE model beside a dense one); `None` when the collection has no sparse field or
+/// its dense model computes them (BGE-M3).
+fn sparse_model(state: &AppState, collection: &dyn VectorCollection) -> Result<Option<ServedModel>, ApiError> {
+    let config = collection.config();
+    match &config.sparse {
+        Some(field) if field.model_id != config.model_id => {
+            served_model(state, collection.name(), &field.model_id, "sparse vectors").map(Some)
+        }
+        _ => Ok(None),
+    }
 }
 
 async fn info(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<CollectionSummary>, Error> {
@@ -259,22 +309,51 @@ async fn upsert(
         Some(ChunkSpec::Flag(true)) => Some(ChunkOptions::default()),
         Some(ChunkSpec::Options(o)) => Some(o),
     };
+    let sparse = sparse_model(&state, collection.as_ref())?;
     if let Some(options) = chunking {
-        return ingest_chunked(collection, served, request.documents, options).await.map_err(Failure::from);
+        return ingest_chunked(collection, served, sparse, request.documents, options).await.map_err(Failure::from);
     }
-    let inputs = request.documents.iter().map(|d| Input::Text(d.text.clone())).collect();
     let options = role_options(served.model().as_ref(), "document");
-    let embedded = served
-        .queue
-        .embed(EmbedRequest { inputs, options, truncate: request.truncate })
-        .await
-        .map_err(|e| rename_input(e.into(), "documents", ".text"))?;
+    let config = collection.config().clone();
+    let texts: Vec<String> = request.documents.iter().map(|d| d.text.clone()).collect();
+    let truncate = request.truncate;
+    let request_for = move |texts: &[String]| EmbedRequest {
+        inputs: texts.iter().map(|t| Input::Text(t.clone())).collect(),
+        options: options.clone(),
+        truncate,
+    };
+    // Every field the collection has, from one forward pass of its model (plus one of its
+    // separate sparse model), through the models' queues.
+    let kinds = OutputKinds {
+        dense: true,
+        sparse: config.sparse.is_some() && sparse.is_none(),
+        multivector: config.multivector.is_some(),
+    };
+    let queue = served.queue.clone();
+    let embedded = blocking(move || {
+        let mut main = queue.embed_outputs_blocking(request_for(&texts), kinds)?;
+        if let Some(s) = &sparse {
+            main.sparse = s.queue.embed_outputs_blocking(request_for(&texts), OutputKinds::SPARSE)?.sparse;
+        }
+        Ok(main)
+    })
+    .await
+    .map_err(|e| rename_input(e, "documents", ".text"))?;
     let upserted = request.documents.len();
+    let mut dense = embedded.dense.unwrap_or_default().into_iter();
+    let mut sparse_vectors = embedded.sparse.map(Vec::into_iter);
+    let mut token_vectors = embedded.multivector.map(Vec::into_iter);
     let docs: Vec<Document> = request
         .documents
         .into_iter()
-        .zip(embedded.vectors)
-        .map(|(d, vector)| Document { id: d.id, text: d.text, vector, metadata: d.metadata, ..Document::default() })
+        .map(|d| Document {
+            id: d.id,
+            text: d.text,
+            vector: dense.next().unwrap_or_default(),
+            metadata: d.metadata,
+            sparse: sparse_vectors.as_mut().and_then(Iterator::next).unwrap_or_default(),
+            multivector: token_vectors.as_mut().and_then(Iterator::next).unwrap_or_default(),
+        })
         .collect();
     blocking(move || Ok(collection.upsert(docs)?)).await?;
     Ok(Json(json!({ "upserted": upserted, "tokens": embedded.tokens, "truncated": embedded.truncated })))
@@ -285,6 +364,7 @@ async fn upsert(
 async fn ingest_chunked(
     collection: Arc<dyn VectorCollection>,
     served: ServedModel,
+    sparse: Option<ServedModel>,
     documents: Vec<NewDocument>,
     options: ChunkOptions,
 ) -> Result<Json<Value>, ApiError> {
@@ -307,10 +387,12 @@ async fn ingest_chunked(
         })
         .collect();
     let embedder = served.queued_embedder();
+    let sparse = sparse.map(|m| m.queued_embedder());
     let report = blocking(move || {
         let counter = ModelTokens(model.token_count()?);
         let options = IngestOptions { max_tokens, overlap_tokens: options.overlap, ..IngestOptions::default() };
-        Ok(ingest(collection.as_ref(), &embedder, &counter, &sources, &options, &mut |_| {})?)
+        let models = Models { dense: Some(&embedder), sparse: sparse.as_ref().map(|m| m as &dyn Embedder) };
+        Ok(ingest_with(collection.as_ref(), models, &counter, &sources, &options, &mut |_| {})?)
     })
     .await?;
     Ok(Json(json!({
@@ -470,6 +552,7 @@ async fn search_collection(
     };
     let (collection, served) = open(&state, name).await?;
     let embedder = served.queued_embedder();
+    let sparse = sparse_model(&state, collection.as_ref())?.map(|m| m.queued_embedder());
     let hits = blocking(move || {
         let retrieval = Retrieval {
             query: &request.query,
@@ -484,7 +567,7 @@ async fn search_collection(
             rerank: reranker.as_deref().map(|r| RerankStage { reranker: r, top_n: request.rerank_top.unwrap_or(100) }),
             explain: request.explain,
         };
-        let models = Models { dense: Some(&embedder), sparse: None };
+        let models = Models { dense: Some(&embedder), sparse: sparse.as_ref().map(|m| m as &dyn Embedder) };
         Ok(retrieve(collection.as_ref(), models, &retrieval)?.hits)
     })
     .await?;
