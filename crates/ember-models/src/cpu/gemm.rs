@@ -12,9 +12,11 @@
 //! prefetches the next panel.
 #![allow(unsafe_code)]
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 
-use super::activation;
+use super::{activation, amx};
 use crate::arch::Activation;
 
 /// Output columns per packed panel (two AVX-512 vectors).
@@ -50,6 +52,16 @@ pub struct PackedLinear {
     panels: Vec<Line>,
     /// `n` values, zero-padded to a whole number of panels.
     bias: Vec<f32>,
+    /// The weight as AMX tiles, when the CPU has them ([`amx`]).
+    amx: Option<amx::AmxWeight>,
+}
+
+/// Fewer rows than this run on the vector kernels even with AMX (a tile is 16 rows).
+const AMX_MIN_ROWS: usize = 8;
+
+thread_local! {
+    /// The bfloat16 halves of the current product's `A`, reused across products.
+    static SPLIT_A: RefCell<amx::SplitA> = RefCell::new(amx::SplitA::default());
 }
 
 impl std::fmt::Debug for PackedLinear {
@@ -87,7 +99,8 @@ impl PackedLinear {
             assert_eq!(b.len(), n, "bias is not {n} long");
             padded_bias[..n].copy_from_slice(b);
         }
-        PackedLinear { n, k, panels, bias: padded_bias }
+        let amx = amx::available().then(|| amx::AmxWeight::new(weight, n, k));
+        PackedLinear { n, k, panels, bias: padded_bias, amx }
     }
 
     /// Output features.
@@ -121,6 +134,11 @@ impl PackedLinear {
         if m == 0 || n == 0 {
             return;
         }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(w) = self.amx.as_ref().filter(|_| m >= AMX_MIN_ROWS) {
+            self.forward_amx(w, a, m, out, epilogue);
+            return;
+        }
         let isa = Isa::detect();
         let panels = self.panel_count();
         let threads = rayon::current_num_threads().min(panels);
@@ -133,6 +151,59 @@ impl PackedLinear {
         (0..threads).into_par_iter().for_each(|t| {
             let range = (t * per).min(panels)..((t + 1) * per).min(panels);
             self.run_panels(isa, a, m, c, range, epilogue);
+        });
+    }
+
+    /// [`forward`](Self::forward) on AMX tiles: `A` split into bfloat16 halves once, column
+    /// pairs split between threads, bias and epilogue applied as each 16 × 32 block leaves.
+    #[cfg(target_arch = "x86_64")]
+    fn forward_amx(&self, w: &amx::AmxWeight, a: &[f32], m: usize, out: &mut [f32], epilogue: Epilogue<'_>) {
+        let (n, k) = (self.n, self.k);
+        SPLIT_A.with(|split| {
+            let mut split = split.borrow_mut();
+            split.fill(&a[..m * k], m, k);
+            let split = &*split;
+            let c = SharedOut(out.as_mut_ptr());
+            let pairs = w.column_pairs();
+            let run = |range: std::ops::Range<usize>| {
+                let emit = |m0: usize, c0: usize, tile: &amx::Scratch| {
+                    let cols = (2 * 16).min(n.saturating_sub(c0));
+                    for r in 0..16.min(m.saturating_sub(m0)) {
+                        let i = m0 + r;
+                        // SAFETY: row `i < m` and columns `c0..c0 + cols ≤ n` of the output,
+                        // which covers `m × n` values (checked in `forward`); threads get
+                        // disjoint column pairs, so no two write the same values.
+                        let row = unsafe { std::slice::from_raw_parts_mut(c.ptr().add(i * n + c0), cols) };
+                        let got = &tile.0[r * 32..r * 32 + cols];
+                        let bias = &self.bias[c0..c0 + cols];
+                        match epilogue {
+                            Epilogue::Residual(res) => {
+                                let res = &res[i * n + c0..i * n + c0 + cols];
+                                for (((o, &g), &b), &x) in row.iter_mut().zip(got).zip(bias).zip(res) {
+                                    *o = g + b + x;
+                                }
+                            }
+                            _ => {
+                                for ((o, &g), &b) in row.iter_mut().zip(got).zip(bias) {
+                                    *o = g + b;
+                                }
+                            }
+                        }
+                        if let Epilogue::Activation(act) = epilogue {
+                            activation::apply(act, row);
+                        }
+                    }
+                };
+                // SAFETY: `w` exists only when `amx::available()` returned true.
+                unsafe { amx::product(w, split, range, emit) };
+            };
+            let threads = rayon::current_num_threads().min(pairs);
+            if threads <= 1 || m * n * k < PARALLEL_MIN_WORK {
+                run(0..pairs);
+            } else {
+                let per = pairs.div_ceil(threads);
+                (0..threads).into_par_iter().for_each(|t| run((t * per).min(pairs)..((t + 1) * per).min(pairs)));
+            }
         });
     }
 
@@ -304,6 +375,13 @@ impl Isa {
 /// The output pointer, shared by threads that write disjoint column ranges.
 #[derive(Clone, Copy)]
 struct SharedOut(*mut f32);
+
+impl SharedOut {
+    /// The pointer (a method, so that closures capture the `Sync` wrapper, not the field).
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
 // SAFETY: threads given a `SharedOut` write disjoint panels (column ranges) of the output,
 // which outlives the parallel section (`forward` borrows it mutably throughout).
 unsafe impl Send for SharedOut {}
@@ -470,6 +548,37 @@ mod tests {
         assert!(max_abs_diff(&got, &relu) <= tol, "{isa:?} relu {m}×{n}×{k}");
     }
 
+    /// The AMX path (bfloat16 halves, f32 accumulation) agrees with the f64 reference within
+    /// the f32 kernels' tolerance, with bias, residual and activation, for shapes that are not
+    /// whole tiles; skipped (saying so) on CPUs without AMX.
+    #[test]
+    fn amx_products_match_the_reference() {
+        if !amx::available() {
+            eprintln!("no AMX on this CPU: the AMX product is not exercised");
+            return;
+        }
+        for (m, n, k) in [(8, 32, 32), (17, 50, 33), (40, 384, 384), (100, 96, 1536), (33, 1152, 384)] {
+            let a = random(m * k, 11);
+            let w = random(n * k, 12);
+            let b = random(n, 13);
+            let res = random(m * n, 14);
+            let packed = PackedLinear::new(&w, Some(&b), n, k);
+            assert!(packed.amx.is_some());
+            let expect = naive(&a, &w, &b, m, n, k);
+            let tol = 1e-5 * (k as f32).sqrt().max(1.0);
+            let mut got = vec![f32::NAN; m * n];
+            packed.forward(&a, m, &mut got, Epilogue::Bias);
+            let diff = max_abs_diff(&got, &expect);
+            assert!(diff <= tol, "AMX {m}×{n}×{k}: diff {diff}");
+            packed.forward(&a, m, &mut got, Epilogue::Residual(&res));
+            let with_res: Vec<f32> = expect.iter().zip(&res).map(|(e, r)| e + r).collect();
+            assert!(max_abs_diff(&got, &with_res) <= tol, "AMX residual {m}×{n}×{k}");
+            packed.forward(&a, m, &mut got, Epilogue::Activation(Activation::Relu));
+            let relu: Vec<f32> = expect.iter().map(|e| e.max(0.0)).collect();
+            assert!(max_abs_diff(&got, &relu) <= tol, "AMX relu {m}×{n}×{k}");
+        }
+    }
+
     fn isas() -> Vec<Isa> {
         let mut all = vec![Isa::Portable];
         #[cfg(target_arch = "x86_64")]
@@ -517,17 +626,13 @@ mod tests {
         let packed = PackedLinear::new(&w, None, n, k);
         let mut threaded = vec![0f32; m * n];
         packed.forward(&a, m, &mut threaded, Epilogue::Bias);
+        // The same product on one thread (whichever kernel `forward` picks: AMX or vectors).
         let mut single = vec![0f32; m * n];
-        packed.run_panels(
-            Isa::detect(),
-            &a,
-            m,
-            SharedOut(single.as_mut_ptr()),
-            0..packed.panel_count(),
-            Epilogue::Bias,
-        );
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        one.install(|| packed.forward(&a, m, &mut single, Epilogue::Bias));
         assert_eq!(threaded, single);
         let expect = naive(&a, &w, &vec![0.0; n], m, n, k);
-        assert!(max_abs_diff(&threaded, &expect) <= 1e-4);
+        // The tolerance of every kernel here (AMX's bfloat16 halves keep 16 mantissa bits).
+        assert!(max_abs_diff(&threaded, &expect) <= 1e-5 * (k as f32).sqrt());
     }
 }

@@ -7,6 +7,7 @@
 //! present, else a portable version of the same loop. Work is split across rayon's threads.
 
 pub mod activation;
+pub mod amx;
 pub mod attention;
 pub mod encoder;
 pub mod gemm;
