@@ -98,6 +98,48 @@ fn delete_counts_the_ids_that_existed() {
     }
 }
 
+#[test]
+fn pages_concatenate_to_the_whole_collection_in_id_order() {
+    for b in backends("scan_page") {
+        let c = b.store.create_collection("docs", config(3, Similarity::Cosine, IndexKind::Flat)).unwrap();
+        assert_eq!(c.scan_page(None, 10).unwrap(), Vec::<Document>::new(), "{}: an empty collection", b.name);
+        // Ids whose byte order differs from a locale's order and from insertion order.
+        let names = ["b", "B", "a", "a-1", "a_1", "aa", "Z", "0", "10", "9", "é", "e", "ü", "~", "a.b", "A"];
+        let docs: Vec<Document> = names.iter().enumerate().map(|(i, id)| doc(id, i as u64, 3, json!({"i": i}))).collect();
+        c.upsert(docs[..9].to_vec()).unwrap();
+        c.upsert(docs[9..].to_vec()).unwrap();
+        c.delete(&["aa"]).unwrap();
+        let mut expected: Vec<Document> = docs.into_iter().filter(|d| d.id != "aa").collect();
+        expected.sort_by(|x, y| x.id.as_bytes().cmp(y.id.as_bytes()));
+        assert_eq!(c.scan(None).unwrap(), expected, "{}: scan is in byte order", b.name);
+        for limit in [1, 2, 3, 7, 15, 16, 100] {
+            let mut pages = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = c.scan_page(after.as_deref(), limit).unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                assert!(page.len() <= limit, "{}: a page of {} for limit {limit}", b.name, page.len());
+                after = page.last().map(|d| d.id.clone());
+                pages.push(page);
+                assert!(pages.len() <= expected.len(), "{}: paging does not end (limit {limit})", b.name);
+            }
+            let full: Vec<Document> = pages.concat();
+            assert_eq!(full, expected, "{}: limit {limit}", b.name);
+            // Every page but the last is full.
+            assert_eq!(pages.len(), expected.len().div_ceil(limit), "{}: limit {limit}", b.name);
+        }
+        // Strictly after `after`, whether or not `after` is an id of the collection.
+        assert_eq!(ids(&c.scan_page(Some("a"), 3).unwrap()), ["a-1", "a.b", "a_1"], "{}", b.name);
+        assert_eq!(ids(&c.scan_page(Some("a0"), 2).unwrap()), ["a_1", "b"], "{}", b.name);
+        assert_eq!(ids(&c.scan_page(Some("aa"), 1).unwrap()), ["b"], "{}: a deleted id", b.name);
+        assert_eq!(ids(&c.scan_page(Some("~"), 5).unwrap()), ["é", "ü"], "{}: UTF-8 after ASCII", b.name);
+        assert_eq!(c.scan_page(Some("ü"), 5).unwrap(), Vec::<Document>::new(), "{}: after the last", b.name);
+        assert_eq!(c.scan_page(None, 0).unwrap(), Vec::<Document>::new(), "{}: limit 0", b.name);
+    }
+}
+
 /// Metadata covering every rule of the filter language: nesting, dotted top-level keys, arrays,
 /// nulls, mixed types, integers and floats, non-ASCII strings, ISO dates.
 fn filter_corpus(dim: usize) -> Vec<Document> {
