@@ -90,7 +90,7 @@ pub struct MigrateProgress {
 }
 
 /// What a migration did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MigrateReport {
     /// The source, as [`describe`] writes it.
     pub source: String,
@@ -307,9 +307,6 @@ pub fn migrate(
     };
 
     let source = from.collection(from_name).map_err(|e| source_error("opening the source", e))?;
-    let (destination, created_destination) =
-        open_or_create_destination(source.config(), to, to_name, options, &source_name, &destination_name)?;
-    let total = source.count().map_err(|e| source_error("counting the documents of", e))?;
 
     // Where to start: after the checkpoint's last id, when it is this migration's.
     let mut checkpoint = match (&options.checkpoint, options.restart) {
@@ -327,17 +324,24 @@ pub fn migrate(
                 ),
             });
         }
-        if created_destination {
-            return Err(MigrateError::Checkpoint {
-                path: path.clone(),
-                reason: format!(
-                    "says {} documents were copied up to id {:?}, but {destination_name} did not exist (it was \
-                     dropped?); it has been created empty: pass --restart to copy everything",
-                    found.copied, found.last_id
-                ),
-            });
+        match to.collection(to_name) {
+            Ok(_) => {}
+            Err(StoreError::NotFound { .. }) => {
+                return Err(MigrateError::Checkpoint {
+                    path: path.clone(),
+                    reason: format!(
+                        "says {} documents were copied up to id {:?}, but {destination_name} does not exist (dropped \
+                         since?); pass --restart to copy everything",
+                        found.copied, found.last_id
+                    ),
+                })
+            }
+            Err(e) => return Err(destination_error("opening the destination", e)),
         }
     }
+    let (destination, created_destination) =
+        open_or_create_destination(source.config(), to, to_name, options, &source_name, &destination_name)?;
+    let total = source.count().map_err(|e| source_error("counting the documents of", e))?;
     let destination_was_empty = match &checkpoint {
         Some(c) => c.destination_was_empty,
         None => destination.count().map_err(|e| destination_error("counting the documents of", e))? == 0,

@@ -162,7 +162,7 @@ fn an_interrupted_migration_resumes_after_its_checkpoint() {
     // A checkpoint belongs to one source and destination.
     let err = run(from.as_ref(), "kb", to.as_ref(), "other", &options).unwrap_err().to_string();
     assert!(err.contains("belongs to the migration from collection 'kb'") && err.contains("--restart"), "{err}");
-    assert!(to.names().unwrap().contains(&"other".to_string()), "(created before the checkpoint was read)");
+    assert!(!to.names().unwrap().contains(&"other".to_string()), "nothing created for a refused checkpoint");
 
     // The process died after a batch was written but before its checkpoint: the checkpoint is
     // one batch behind, and the batch is copied again without harm.
@@ -184,7 +184,8 @@ fn an_interrupted_migration_resumes_after_its_checkpoint() {
     run(from.as_ref(), "kb", to.as_ref(), "kb", &MigrateOptions { max_batches: Some(1), ..options.clone() }).unwrap();
     to.drop_collection("kb").unwrap();
     let err = run(from.as_ref(), "kb", to.as_ref(), "kb", &options).unwrap_err().to_string();
-    assert!(err.contains("did not exist") && err.contains("--restart"), "{err}");
+    assert!(err.contains("does not exist") && err.contains("--restart"), "{err}");
+    assert!(to.names().unwrap().is_empty(), "not created again empty");
     let restarted = run(from.as_ref(), "kb", to.as_ref(), "kb", &MigrateOptions { restart: true, ..options }).unwrap();
     assert_eq!((restarted.skipped, restarted.copied), (0, 250), "{restarted:?}");
     assert_same_documents(source.as_ref(), to.collection("kb").unwrap().as_ref(), "restarted");
@@ -196,14 +197,18 @@ fn documents_deleted_from_the_source_fail_the_count_check_unless_deleted_from_th
     let (from, to) = (embedded(a.path()), embedded(b.path()));
     let source = from.create_collection("kb", full_config()).unwrap();
     source.upsert((0..50).map(full_doc).collect()).unwrap();
-    let options = MigrateOptions { batch_size: 8, ..MigrateOptions::default() };
-    run(from.as_ref(), "kb", to.as_ref(), "kb", &options).unwrap();
-    source.delete(&["doc-0000", "doc-0017", "doc-0049"]).unwrap();
+    let c = tempfile::tempdir().unwrap();
+    let options =
+        MigrateOptions { batch_size: 8, checkpoint: Some(c.path().join("cp.json")), ..MigrateOptions::default() };
+    // Two batches (doc-0000 … doc-0015) copied; then documents are deleted from the source, two
+    // of them already copied.
+    run(from.as_ref(), "kb", to.as_ref(), "kb", &MigrateOptions { max_batches: Some(2), ..options.clone() }).unwrap();
+    source.delete(&["doc-0000", "doc-0003", "doc-0049"]).unwrap();
     let err = run(from.as_ref(), "kb", to.as_ref(), "kb", &options).unwrap_err().to_string();
-    assert!(err.contains("the source holds 47 documents and the destination 50"), "{err}");
+    assert!(err.contains("the source holds 47 documents and the destination 49") && err.contains("--delete-missing"), "{err}");
     let report =
         run(from.as_ref(), "kb", to.as_ref(), "kb", &MigrateOptions { delete_missing: true, ..options }).unwrap();
-    assert_eq!((report.deleted, report.destination_count), (3, 47), "{report:?}");
+    assert_eq!((report.copied, report.deleted, report.destination_count), (0, 2, 47), "{report:?}");
     assert_same_documents(source.as_ref(), to.collection("kb").unwrap().as_ref(), "after --delete-missing");
 }
 
