@@ -54,11 +54,16 @@ impl StoreArgs {
     /// The store of any backend.
     pub fn open_any(&self) -> anyhow::Result<Arc<dyn VectorStore>> {
         let location = self.location()?;
-        let what = match &location {
-            StoreLocation::Embedded(dir) => format!("the data directory {}", dir.display()),
-            StoreLocation::Postgres(pg) => pg.redacted_url(),
-        };
-        open_store(&location, StoreOptions::default()).with_context(|| format!("opening {what}"))
+        open_store(&location, StoreOptions::default())
+            .with_context(|| format!("opening {}", display_location(&location)))
+    }
+}
+
+/// A store location for messages: the data directory, or the URL without its password.
+pub fn display_location(location: &StoreLocation) -> String {
+    match location {
+        StoreLocation::Embedded(dir) => format!("the data directory {}", dir.display()),
+        StoreLocation::Postgres(pg) => pg.redacted_url(),
     }
 }
 

@@ -61,7 +61,8 @@ pub use error::StoreError;
 pub use filter::{Filter, FilterError};
 pub use format::{FORMAT_VERSION, MAX_RECORD_BYTES};
 pub use migrate::{
-    checkpoint_file_name, describe, incompatibility, migrate, MigrateError, MigrateOptions, MigrateProgress, MigrateReport,
+    checkpoint_file_name, describe, incompatibility, migrate, MigrateError, MigrateOptions, MigrateProgress,
+    MigrateReport,
 };
 #[cfg(feature = "postgres")]
 pub use pgvector::PgVectorStore;

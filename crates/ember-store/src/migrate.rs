@@ -410,11 +410,12 @@ pub fn migrate(
     }
 
     if options.delete_missing {
-        report.deleted = delete_missing(source.as_ref(), destination.as_ref(), options.batch_size)
-            .map_err(|(side, e)| match side {
+        report.deleted = delete_missing(source.as_ref(), destination.as_ref(), options.batch_size).map_err(
+            |(side, e)| match side {
                 Side::Source => source_error("reading (to find documents it no longer holds)", e),
                 Side::Destination => destination_error("deleting documents the source no longer holds from", e),
-            })?;
+            },
+        )?;
     }
 
     // Verify: counts, then a sample field by field.
@@ -481,8 +482,10 @@ fn open_or_create_destination(
     source_name: &str,
     destination_name: &str,
 ) -> Result<(Arc<dyn VectorCollection>, bool), MigrateError> {
-    let destination_error =
-        |context: &str, error: StoreError| MigrateError::Destination { context: format!("{context} {destination_name}"), error };
+    let destination_error = |context: &str, error: StoreError| MigrateError::Destination {
+        context: format!("{context} {destination_name}"),
+        error,
+    };
     let existing = match to.collection(to_name) {
         Ok(c) => Some(c),
         Err(StoreError::NotFound { .. }) => None,
@@ -590,7 +593,10 @@ mod tests {
         let cases = [
             (CollectionConfig { model_id: "m2".into(), ..base.clone() }, "model 'm1', the destination of model 'm2'"),
             (CollectionConfig { dimension: 8, ..base.clone() }, "dimension 4, the destination of dimension 8"),
-            (CollectionConfig { distance: Similarity::Dot, ..base.clone() }, "Cosine similarity, the destination by Dot"),
+            (
+                CollectionConfig { distance: Similarity::Dot, ..base.clone() },
+                "Cosine similarity, the destination by Dot",
+            ),
         ];
         for (other, needle) in cases {
             let reason = incompatibility(&base, &other).unwrap();

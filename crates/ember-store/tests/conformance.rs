@@ -105,7 +105,8 @@ fn pages_concatenate_to_the_whole_collection_in_id_order() {
         assert_eq!(c.scan_page(None, 10).unwrap(), Vec::<Document>::new(), "{}: an empty collection", b.name);
         // Ids whose byte order differs from a locale's order and from insertion order.
         let names = ["b", "B", "a", "a-1", "a_1", "aa", "Z", "0", "10", "9", "é", "e", "ü", "~", "a.b", "A"];
-        let docs: Vec<Document> = names.iter().enumerate().map(|(i, id)| doc(id, i as u64, 3, json!({"i": i}))).collect();
+        let docs: Vec<Document> =
+            names.iter().enumerate().map(|(i, id)| doc(id, i as u64, 3, json!({"i": i}))).collect();
         c.upsert(docs[..9].to_vec()).unwrap();
         c.upsert(docs[9..].to_vec()).unwrap();
         c.delete(&["aa"]).unwrap();

@@ -35,7 +35,8 @@ const WORDS: &[&str] = &["volcano", "cat", "bone", "protein", "river", "ash", "m
 /// Document `i`: every field filled, deterministic and distinct.
 fn full_doc(i: u64) -> Document {
     let w = |k: u64| WORDS[((i * 7 + k * 3) % WORDS.len() as u64) as usize];
-    let mut sparse: Vec<(u32, f32)> = (0..1 + i % 5).map(|k| ((i * 13 + k * 101) as u32 % 997, 0.25 + k as f32)).collect();
+    let mut sparse: Vec<(u32, f32)> =
+        (0..1 + i % 5).map(|k| ((i * 13 + k * 101) as u32 % 997, 0.25 + k as f32)).collect();
     sparse.sort_by_key(|(t, _)| *t);
     sparse.dedup_by_key(|(t, _)| *t);
     Document {
@@ -118,7 +119,10 @@ fn embedded_to_embedded_copies_every_field_and_searches_the_same() {
             "BM25 {text:?}"
         );
         let sparse = full_doc(q * 17).sparse;
-        assert_eq!(source.search_sparse(&sparse, 10, None).unwrap(), destination.search_sparse(&sparse, 10, None).unwrap());
+        assert_eq!(
+            source.search_sparse(&sparse, 10, None).unwrap(),
+            destination.search_sparse(&sparse, 10, None).unwrap()
+        );
         let tokens = full_doc(q * 19).multivector;
         let (x, y) = (
             source.search_multivector(&tokens, 10, None, None).unwrap(),
@@ -151,8 +155,9 @@ fn an_interrupted_migration_resumes_after_its_checkpoint() {
     let options = MigrateOptions { batch_size: 20, checkpoint: Some(checkpoint.clone()), ..MigrateOptions::default() };
 
     // Stop after 3 batches: 60 documents copied, the checkpoint says so.
-    let first = run(from.as_ref(), "kb", to.as_ref(), "kb", &MigrateOptions { max_batches: Some(3), ..options.clone() })
-        .unwrap();
+    let first =
+        run(from.as_ref(), "kb", to.as_ref(), "kb", &MigrateOptions { max_batches: Some(3), ..options.clone() })
+            .unwrap();
     assert!(!first.complete, "{first:?}");
     assert_eq!((first.copied, first.batches, first.destination_count), (60, 3, 60), "{first:?}");
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
@@ -205,7 +210,10 @@ fn documents_deleted_from_the_source_fail_the_count_check_unless_deleted_from_th
     run(from.as_ref(), "kb", to.as_ref(), "kb", &MigrateOptions { max_batches: Some(2), ..options.clone() }).unwrap();
     source.delete(&["doc-0000", "doc-0003", "doc-0049"]).unwrap();
     let err = run(from.as_ref(), "kb", to.as_ref(), "kb", &options).unwrap_err().to_string();
-    assert!(err.contains("the source holds 47 documents and the destination 49") && err.contains("--delete-missing"), "{err}");
+    assert!(
+        err.contains("the source holds 47 documents and the destination 49") && err.contains("--delete-missing"),
+        "{err}"
+    );
     let report =
         run(from.as_ref(), "kb", to.as_ref(), "kb", &MigrateOptions { delete_missing: true, ..options }).unwrap();
     assert_eq!((report.copied, report.deleted, report.destination_count), (0, 2, 47), "{report:?}");
@@ -224,11 +232,31 @@ fn errors_name_what_is_wrong_and_write_nothing() {
     assert!(to.names().unwrap().is_empty(), "nothing created for an unknown source");
 
     let cases = [
-        ("dim", CollectionConfig { dimension: DIM + 1, ..full_config() }, "dimension 8, the destination of dimension 9"),
-        ("model", CollectionConfig { model_id: "other/model".into(), ..full_config() }, "model 'test/model', the destination of model 'other/model'"),
-        ("distance", CollectionConfig { distance: Similarity::Dot, ..full_config() }, "by Cosine similarity, the destination by Dot"),
-        ("nosparse", CollectionConfig { sparse: None, ..full_config() }, "the source has a sparse field (model 'test/splade'), the destination has none"),
-        ("notokens", CollectionConfig { multivector: None, ..full_config() }, "multi-vector field (token vectors of dimension 4), the destination has none"),
+        (
+            "dim",
+            CollectionConfig { dimension: DIM + 1, ..full_config() },
+            "dimension 8, the destination of dimension 9",
+        ),
+        (
+            "model",
+            CollectionConfig { model_id: "other/model".into(), ..full_config() },
+            "model 'test/model', the destination of model 'other/model'",
+        ),
+        (
+            "distance",
+            CollectionConfig { distance: Similarity::Dot, ..full_config() },
+            "by Cosine similarity, the destination by Dot",
+        ),
+        (
+            "nosparse",
+            CollectionConfig { sparse: None, ..full_config() },
+            "the source has a sparse field (model 'test/splade'), the destination has none",
+        ),
+        (
+            "notokens",
+            CollectionConfig { multivector: None, ..full_config() },
+            "multi-vector field (token vectors of dimension 4), the destination has none",
+        ),
     ];
     for (name, config, needle) in cases {
         to.create_collection(name, config).unwrap();
@@ -236,7 +264,10 @@ fn errors_name_what_is_wrong_and_write_nothing() {
         assert!(matches!(err, MigrateError::Incompatible { .. }), "{name}: {err}");
         let err = err.to_string();
         assert!(err.contains(needle), "{name}: {err}");
-        assert!(err.contains("collection 'kb' in the embedded store at") && err.contains(&format!("collection '{name}'")), "{err}");
+        assert!(
+            err.contains("collection 'kb' in the embedded store at") && err.contains(&format!("collection '{name}'")),
+            "{err}"
+        );
         assert_eq!(to.collection(name).unwrap().count().unwrap(), 0, "{name}: nothing written");
     }
     let err = run(from.as_ref(), "kb", to.as_ref(), "x", &MigrateOptions { batch_size: 0, ..options }).unwrap_err();
@@ -315,18 +346,22 @@ mod postgres {
             let Some((_schema, pg)) = store("roundtrip") else { return };
             let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
             let (from, back) = (embedded(a.path()), embedded(b.path()));
-            let source = from
-                .create_collection("kb", CollectionConfig::dense("test/model", DIM, Similarity::Cosine))
-                .unwrap();
+            let source =
+                from.create_collection("kb", CollectionConfig::dense("test/model", DIM, Similarity::Cosine)).unwrap();
             source.upsert((0..400).map(dense_doc).collect()).unwrap();
             let checkpoint = c.path().join("cp.json");
             let options =
                 MigrateOptions { batch_size: 50, checkpoint: Some(checkpoint.clone()), ..MigrateOptions::default() };
 
             // Interrupted after 2 batches, then resumed.
-            let first =
-                run(from.as_ref(), "kb", pg.as_ref(), "kb", &MigrateOptions { max_batches: Some(2), ..options.clone() })
-                    .unwrap();
+            let first = run(
+                from.as_ref(),
+                "kb",
+                pg.as_ref(),
+                "kb",
+                &MigrateOptions { max_batches: Some(2), ..options.clone() },
+            )
+            .unwrap();
             assert_eq!((first.copied, first.destination_count, first.complete), (100, 100, false), "{first:?}");
             let second = run(from.as_ref(), "kb", pg.as_ref(), "kb", &options).unwrap();
             assert_eq!((second.skipped, second.copied, second.destination_count), (100, 300, 400), "{second:?}");

@@ -17,7 +17,7 @@ use clap::Args;
 use ember_store::{checkpoint_file_name, migrate, MigrateOptions, MigrateProgress, StoreLocation, VectorStore};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::store_source::StoreArgs;
+use crate::store_source::{display_location, StoreArgs};
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
@@ -76,12 +76,8 @@ fn location(given: Option<&str>) -> anyhow::Result<StoreLocation> {
 }
 
 fn open(location: &StoreLocation, side: &str) -> anyhow::Result<Arc<dyn VectorStore>> {
-    let what = match location {
-        StoreLocation::Embedded(dir) => format!("the data directory {}", dir.display()),
-        StoreLocation::Postgres(pg) => pg.redacted_url(),
-    };
     ember_store::open_store(location, ember_store::StoreOptions::default())
-        .with_context(|| format!("opening the {side} store {what}"))
+        .with_context(|| format!("opening the {side} store, {}", display_location(location)))
 }
 
 pub fn run(args: MigrateArgs) -> anyhow::Result<()> {
@@ -109,7 +105,8 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<()> {
     };
     let bar = (std::io::stderr().is_terminal() && !args.json).then(|| {
         let bar = ProgressBar::new(0);
-        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} documents {msg} [{elapsed_precise}, eta {eta}]")
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:40} {pos}/{len} documents {msg} [{elapsed_precise}, eta {eta}]")
         {
             bar.set_style(style);
         }
