@@ -36,7 +36,7 @@ fn doc(i: u64, fields: bool) -> Document {
         id: format!("d{i:06}"),
         text: format!("document {i} ✓"),
         vector: vector(i, DIM),
-        metadata: json!({"i": i, "odd": i % 2 == 1}).as_object().cloned().unwrap(),
+        metadata: json!({"i": i, "odd": !i.is_multiple_of(2)}).as_object().cloned().unwrap(),
         sparse: if fields { vec![(i as u32 % 50, 0.5), (100 + i as u32 % 7, 1.5)] } else { Vec::new() },
         multivector: if fields { vec![vector(i + 7, 4), vector(i + 9, 4)] } else { Vec::new() },
     }

@@ -138,6 +138,59 @@ fn pages_concatenate_to_the_whole_collection_in_id_order() {
         assert_eq!(ids(&c.scan_page(Some("~"), 5).unwrap()), ["é", "ü"], "{}: UTF-8 after ASCII", b.name);
         assert_eq!(c.scan_page(Some("ü"), 5).unwrap(), Vec::<Document>::new(), "{}: after the last", b.name);
         assert_eq!(c.scan_page(None, 0).unwrap(), Vec::<Document>::new(), "{}: limit 0", b.name);
+        // The trait's default (for backends without a range read) pages the same way.
+        let default = ScanOnly(Arc::clone(&c));
+        for (after, limit) in [(None, 4), (Some("a"), 3), (Some("a0"), 2), (Some("aa"), 100), (Some("ü"), 5)] {
+            assert_eq!(
+                default.scan_page(after, limit).unwrap(),
+                c.scan_page(after, limit).unwrap(),
+                "{}: default after {after:?}, limit {limit}",
+                b.name
+            );
+        }
+    }
+}
+
+/// A collection that keeps the trait's default `scan_page`.
+#[derive(Debug)]
+struct ScanOnly(Arc<dyn VectorCollection>);
+
+impl VectorCollection for ScanOnly {
+    fn backend(&self) -> &'static str {
+        self.0.backend()
+    }
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn config(&self) -> &CollectionConfig {
+        self.0.config()
+    }
+    fn upsert(&self, docs: Vec<Document>) -> Result<(), StoreError> {
+        self.0.upsert(docs)
+    }
+    fn delete(&self, ids: &[&str]) -> Result<usize, StoreError> {
+        self.0.delete(ids)
+    }
+    fn get(&self, id: &str) -> Result<Option<Document>, StoreError> {
+        self.0.get(id)
+    }
+    fn search_with_effort(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        effort: Option<usize>,
+    ) -> Result<Vec<ember_store::Hit>, StoreError> {
+        self.0.search_with_effort(query, k, filter, effort)
+    }
+    fn scan(&self, filter: Option<&Filter>) -> Result<Vec<Document>, StoreError> {
+        self.0.scan(filter)
+    }
+    fn count(&self) -> Result<usize, StoreError> {
+        self.0.count()
+    }
+    fn info(&self) -> Result<ember_store::CollectionInfo, StoreError> {
+        self.0.info()
     }
 }
 

@@ -43,7 +43,9 @@ fn full_doc(i: u64) -> Document {
         id: format!("doc-{i:04}"),
         text: format!("{} {} {} ✓ number {i}", w(0), w(1), w(2)),
         vector: vector(i, DIM),
-        metadata: meta(json!({"i": i, "even": i % 2 == 0, "tags": [w(0), w(1)], "nested": {"x": i as f64 / 3.0}})),
+        metadata: meta(
+            json!({"i": i, "even": i.is_multiple_of(2), "tags": [w(0), w(1)], "nested": {"x": i as f64 / 3.0}}),
+        ),
         sparse,
         multivector: (0..1 + i % 3).map(|k| vector(i * 31 + k, TOKEN_DIM)).collect(),
     }
