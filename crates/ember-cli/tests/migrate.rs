@@ -313,3 +313,63 @@ fn migrate_to_postgres_and_back() {
     let o = ember(&[&["collections", "drop", &name][..], &pg].concat(), None);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// An ingested collection (real model, BM25 text index) moved to PostgreSQL: refused with a hint
+/// while it has a text index, taken with `--no-text-index`, and `ember search` (exact, dense)
+/// then returns the same hits with the same scores on both stores, with and without a filter.
+#[test]
+fn an_ingested_collection_searches_the_same_after_moving_to_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let Some(model) = common::real_model("minilm", "all-MiniLM-L6-v2") else { return };
+    let root = temp("migrate-ingested");
+    let docs = root.join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("papers.jsonl"),
+        "{\"id\": \"p1\", \"text\": \"Vitamin D supplementation improves bone density in older adults.\", \"year\": 2021}\n\
+         {\"id\": \"p2\", \"text\": \"La vitamine D améliore la densité osseuse.\", \"year\": 2019}\n\
+         {\"id\": \"p3\", \"text\": \"Deep learning models for protein folding.\", \"year\": 2018}\n\
+         {\"id\": \"p4\", \"text\": \"A volcano erupts when magma and gases escape.\", \"year\": 2020}\n\
+         {\"id\": \"p5\", \"text\": \"Cats are small domesticated felines that chase mice.\", \"year\": 2022}\n",
+    )
+    .unwrap();
+    let data = root.join("data");
+    let embedded = ["--data-dir", data.to_str().unwrap()];
+    let o = ember(
+        &[&["ingest", docs.to_str().unwrap(), "-c", "kb", "-m", model.to_str().unwrap()][..], &embedded].concat(),
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let name = format!("cli-migrate-ingested-{}", std::process::id());
+    let pg = ["--store", url.as_str()];
+    let _ = ember(&[&["collections", "drop", &name][..], &pg].concat(), None);
+
+    let migrate =
+        ["migrate", "--from", "kb", "--from-store", data.to_str().unwrap(), "--to-store", &url, "--to", &name];
+    let o = ember_in(&root, &migrate);
+    assert_error(&o, &["BM25 text index", "--no-text-index"]);
+    let r = report(&ember_in(&root, &[&migrate[..], &["--no-text-index", "--json"]].concat()));
+    assert_eq!((r["copied"].as_u64(), r["destination_count"].as_u64()), (Some(5), Some(5)), "{r}");
+
+    for (query, filter) in [("why does a volcano erupt?", None), ("vitamin D and bones", Some("year >= 2020"))] {
+        let mut results = Vec::new();
+        for (collection, store) in [("kb", &embedded[..]), (name.as_str(), &pg[..])] {
+            let mut args = vec!["search", collection, query, "-k", "5", "--json"];
+            if let Some(f) = filter {
+                args.extend(["--filter", f]);
+            }
+            let o = ember(&[&args[..], store].concat(), None);
+            assert!(o.status.success(), "{}", stderr(&o));
+            let hits: Vec<(String, f64)> = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .map(|h| (h["id"].as_str().unwrap().to_string(), h["score"].as_f64().unwrap()))
+                .collect();
+            results.push(hits);
+        }
+        assert!(!results[0].is_empty(), "{query}");
+        assert_eq!(results[0], results[1], "{query}: embedded vs postgres after the migration");
+    }
+    let o = ember(&[&["collections", "drop", &name][..], &pg].concat(), None);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
