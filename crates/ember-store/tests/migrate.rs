@@ -276,7 +276,52 @@ fn errors_name_what_is_wrong_and_write_nothing() {
     assert!(err.to_string().contains("batch size must be at least 1"), "{err}");
 }
 
+/// Throughput, run by hand: `cargo test --release -p ember-store --features postgres --test migrate
+/// -- --ignored --nocapture` (100,000 × 384 vectors, batches of 1,000; PostgreSQL when configured).
+#[test]
+#[ignore = "a measurement, run by hand with --release"]
+fn migrate_throughput() {
+    const N: u64 = 100_000;
+    const D: usize = 384;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (from, to) = (embedded(a.path()), embedded(b.path()));
+    let source = from.create_collection("kb", CollectionConfig::dense("test/model", D, Similarity::Cosine)).unwrap();
+    for start in (0..N).step_by(10_000) {
+        let docs = (start..start + 10_000)
+            .map(|i| Document {
+                id: format!("doc-{i:07}"),
+                text: format!("text {i}"),
+                vector: vector(i, D),
+                metadata: meta(json!({"i": i})),
+                ..Document::default()
+            })
+            .collect();
+        source.upsert(docs).unwrap();
+    }
+    #[cfg(feature = "postgres")]
+    let pg = postgres::store_for_measurement();
+    #[cfg(not(feature = "postgres"))]
+    let pg: Option<((), Arc<dyn VectorStore>)> = None;
+    // `_guard` keeps the PostgreSQL schema until the end.
+    let (_guard, pg) = match pg {
+        Some((guard, store)) => (Some(guard), Some(("postgres", store))),
+        None => (None, None),
+    };
+    let targets: Vec<(&str, Arc<dyn VectorStore>)> = std::iter::once(("embedded", to)).chain(pg).collect();
+    for (name, store) in &targets {
+        let report = run(from.as_ref(), "kb", store.as_ref(), "kb", &MigrateOptions::default()).unwrap();
+        assert_eq!(report.destination_count, N as usize);
+        println!(
+            "embedded → {name}: {} documents × {D} in {:.2} s, {:.0} documents/s",
+            report.copied,
+            report.seconds,
+            report.copied as f64 / report.seconds
+        );
+    }
+}
+
 mod postgres {
+    #[cfg(feature = "postgres")]
     use super::*;
 
     pub(super) fn url() -> Option<String> {
@@ -303,6 +348,9 @@ mod postgres {
             "CI=true and EMBER_TEST_POSTGRES_URL is set, but ember-store was built without the `postgres` feature"
         );
     }
+
+    #[cfg(feature = "postgres")]
+    pub(super) use with_feature::store_for_measurement;
 
     #[cfg(feature = "postgres")]
     mod with_feature {
@@ -337,6 +385,10 @@ mod postgres {
             let store_url = format!("{url}{sep}options=-c%20search_path%3D{name},public");
             let store = PgVectorStore::connect(&PgConnectOptions::parse(&store_url).unwrap()).unwrap();
             Some((Schema { url, name }, Arc::new(store)))
+        }
+
+        pub(crate) fn store_for_measurement() -> Option<(impl std::any::Any, Arc<dyn VectorStore>)> {
+            store("throughput")
         }
 
         fn dense_doc(i: u64) -> Document {
