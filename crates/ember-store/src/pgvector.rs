@@ -668,6 +668,8 @@ impl VectorCollection for PgVectorCollection {
     fn scan_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<Document>, StoreError> {
         // `id` is `COLLATE "C"`: byte order, the embedded store's, served by the primary key.
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // PostgreSQL text holds no NUL, so no id does: the ids after "ab\0…" are those after "ab".
+        let after = after.map(|a| a.split('\0').next().unwrap_or(""));
         let columns = "id, text, metadata, embedding";
         let (sql, after) = match after {
             Some(after) => {

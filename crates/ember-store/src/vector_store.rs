@@ -126,10 +126,10 @@ pub trait VectorCollection: Send + Sync + fmt::Debug {
 
     /// Up to `limit` documents in ascending id order (byte order) with an id strictly greater
     /// than `after` (from the first without it); an empty page after the last. Walking a
-    /// collection with it (`after` = the last id of the previous page) reads every document once
-    /// without holding the whole collection in memory. The default pages through
-    /// [`scan`](Self::scan), which works for any backend but reads the whole collection per page;
-    /// backends override it with a range read.
+    /// collection with it (`after` = the last id of the previous page) reads every document once.
+    /// The default pages through [`scan`](Self::scan): it works for any backend, but reads the
+    /// whole collection for every page; backends override it with a range read that holds one
+    /// page in memory (the embedded store, pgvector).
     fn scan_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<Document>, StoreError> {
         let docs = self.scan(None)?;
         let start = after.map_or(0, |after| docs.partition_point(|d| d.id.as_str() <= after));

@@ -138,6 +138,7 @@ fn pages_concatenate_to_the_whole_collection_in_id_order() {
         assert_eq!(ids(&c.scan_page(Some("~"), 5).unwrap()), ["é", "ü"], "{}: UTF-8 after ASCII", b.name);
         assert_eq!(c.scan_page(Some("ü"), 5).unwrap(), Vec::<Document>::new(), "{}: after the last", b.name);
         assert_eq!(c.scan_page(None, 0).unwrap(), Vec::<Document>::new(), "{}: limit 0", b.name);
+        assert_eq!(ids(&c.scan_page(Some("a\0z"), 2).unwrap()), ["a-1", "a.b"], "{}: a NUL in `after`", b.name);
         // The trait's default (for backends without a range read) pages the same way.
         let default = ScanOnly(Arc::clone(&c));
         for (after, limit) in [(None, 4), (Some("a"), 3), (Some("a0"), 2), (Some("aa"), 100), (Some("ü"), 5)] {
