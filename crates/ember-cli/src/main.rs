@@ -48,6 +48,8 @@ enum Command {
     Get(cmd::get::GetArgs),
     /// Delete documents by id.
     Delete(cmd::delete::DeleteArgs),
+    /// Copy a collection to another store (embedded, PostgreSQL) without re-embedding; resumable.
+    Migrate(cmd::migrate::MigrateArgs),
     /// Serve models and collections over HTTP (OpenAI, TEI, Cohere/Jina and ember APIs).
     Serve(cmd::serve::ServeArgs),
     /// Benchmarks.
@@ -72,6 +74,7 @@ fn main() -> std::process::ExitCode {
         Command::Collections { command } => cmd::collections::run(command),
         Command::Get(args) => cmd::get::run(args),
         Command::Delete(args) => cmd::delete::run(args),
+        Command::Migrate(args) => cmd::migrate::run(args),
         Command::Serve(args) => cmd::serve::run(args),
     };
     match result {

@@ -54,12 +54,13 @@ impl StoreArgs {
     /// The store of any backend.
     pub fn open_any(&self) -> anyhow::Result<Arc<dyn VectorStore>> {
         let location = self.location()?;
-        open_store(&location, StoreOptions::default()).with_context(|| format!("opening {}", describe(&location)))
+        open_store(&location, StoreOptions::default())
+            .with_context(|| format!("opening {}", display_location(&location)))
     }
 }
 
-/// A store location for messages (a PostgreSQL password left out).
-pub fn describe(location: &StoreLocation) -> String {
+/// A store location for messages: the data directory, or the URL without its password.
+pub fn display_location(location: &StoreLocation) -> String {
     match location {
         StoreLocation::Embedded(dir) => format!("the data directory {}", dir.display()),
         StoreLocation::Postgres(pg) => pg.redacted_url(),

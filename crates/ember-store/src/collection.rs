@@ -6,9 +6,10 @@
 //! already-durable group in memory, so a reader sees every batch whole or not at all and is never
 //! held up by I/O.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
+use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -80,7 +81,9 @@ impl ApplyError {
 /// The documents, addressed by dense point ids that the indexes use.
 #[derive(Debug)]
 pub(crate) struct State {
-    pub ids: HashMap<String, usize>,
+    /// Id → point id, in id order so that [`Collection::scan_page`] reads a page without looking
+    /// at the rest of the collection.
+    pub ids: BTreeMap<String, usize>,
     pub docs: Vec<Option<Arc<Document>>>,
     free: Vec<usize>,
     index: Box<dyn DenseIndex>,
@@ -102,7 +105,7 @@ impl State {
             None => None,
         };
         Ok(State {
-            ids: HashMap::new(),
+            ids: BTreeMap::new(),
             docs: Vec::new(),
             free: Vec::new(),
             index: IndexKind::build(config)?,
@@ -648,6 +651,25 @@ impl Collection {
         drop(state);
         docs.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(docs)
+    }
+
+    /// Up to `limit` documents in ascending id order (byte order), those with an id strictly
+    /// greater than `after` (from the first without it). Reads only the page, whatever the
+    /// collection's size: walking a collection page by page costs what one [`scan`](Self::scan)
+    /// does.
+    pub fn scan_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<Document>, StoreError> {
+        self.check_live()?;
+        let state = read_lock(&self.inner.state);
+        let lower = match after {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Unbounded,
+        };
+        Ok(state
+            .ids
+            .range::<str, _>((lower, Bound::Unbounded))
+            .take(limit)
+            .filter_map(|(_, &pid)| state.docs.get(pid)?.as_deref().cloned())
+            .collect())
     }
 
     /// How many live documents the collection holds.

@@ -40,6 +40,7 @@ mod error;
 pub mod filter;
 mod format;
 mod manifest;
+mod migrate;
 mod op;
 #[cfg(feature = "postgres")]
 mod pgvector;
@@ -59,6 +60,10 @@ pub use ember_index::sparse::{AnalyzerConfig, Bm25Params};
 pub use error::StoreError;
 pub use filter::{Filter, FilterError};
 pub use format::{FORMAT_VERSION, MAX_RECORD_BYTES};
+pub use migrate::{
+    checkpoint_file_name, describe, incompatibility, migrate, MigrateError, MigrateOptions, MigrateProgress,
+    MigrateReport,
+};
 #[cfg(feature = "postgres")]
 pub use pgvector::PgVectorStore;
 pub use store::Store;

@@ -209,6 +209,8 @@ mod tests {
         metadata.insert("year".into(), 2021.into());
         metadata.insert("score".into(), serde_json::json!(0.1));
         metadata.insert("nested".into(), serde_json::json!({"a": [1, "b", null, true]}));
+        // Floats that serde_json's default (not `float_roundtrip`) parser reads back one ULP off.
+        metadata.insert("thirds".into(), Value::Array((0..1000).map(|i| serde_json::json!(i as f64 / 3.0)).collect()));
         let docs = vec![
             Document {
                 id: "a".into(),

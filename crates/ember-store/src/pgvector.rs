@@ -665,6 +665,27 @@ impl VectorCollection for PgVectorCollection {
         })
     }
 
+    fn scan_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<Document>, StoreError> {
+        // `id` is `COLLATE "C"`: byte order, the embedded store's, served by the primary key.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // PostgreSQL text holds no NUL, so no id does: the ids after "ab\0…" are those after "ab".
+        let after = after.map(|a| a.split('\0').next().unwrap_or(""));
+        let columns = "id, text, metadata, embedding";
+        let (sql, after) = match after {
+            Some(after) => {
+                (format!("SELECT {columns} FROM {} WHERE id > $2 ORDER BY id LIMIT $1", self.table), Some(after))
+            }
+            None => (format!("SELECT {columns} FROM {} ORDER BY id LIMIT $1", self.table), None),
+        };
+        self.run("scan page", Retry::Idempotent, |client| {
+            let rows = match after {
+                Some(after) => client.query(&sql, &[&limit, &after])?,
+                None => client.query(&sql, &[&limit])?,
+            };
+            rows.iter().map(row_document).collect()
+        })
+    }
+
     fn count(&self) -> Result<usize, StoreError> {
         let sql = format!("SELECT count(*) FROM {}", self.table);
         self.run("count", Retry::Idempotent, |client| Ok(client.query_one(&sql, &[])?.get::<_, i64>(0) as usize))

@@ -128,6 +128,18 @@ pub trait VectorCollection: Send + Sync + fmt::Debug {
     /// Every document matching `filter` (all without one), ordered by id (byte order).
     fn scan(&self, filter: Option<&Filter>) -> Result<Vec<Document>, StoreError>;
 
+    /// Up to `limit` documents in ascending id order (byte order) with an id strictly greater
+    /// than `after` (from the first without it); an empty page after the last. Walking a
+    /// collection with it (`after` = the last id of the previous page) reads every document once.
+    /// The default pages through [`scan`](Self::scan): it works for any backend, but reads the
+    /// whole collection for every page; backends override it with a range read that holds one
+    /// page in memory (the embedded store, pgvector).
+    fn scan_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<Document>, StoreError> {
+        let docs = self.scan(None)?;
+        let start = after.map_or(0, |after| docs.partition_point(|d| d.id.as_str() <= after));
+        Ok(docs.into_iter().skip(start).take(limit).collect())
+    }
+
     /// How many documents the collection holds.
     fn count(&self) -> Result<usize, StoreError>;
 
@@ -229,6 +241,10 @@ impl VectorCollection for Collection {
 
     fn scan(&self, filter: Option<&Filter>) -> Result<Vec<Document>, StoreError> {
         Collection::scan(self, filter)
+    }
+
+    fn scan_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<Document>, StoreError> {
+        Collection::scan_page(self, after, limit)
     }
 
     fn count(&self) -> Result<usize, StoreError> {

@@ -98,6 +98,103 @@ fn delete_counts_the_ids_that_existed() {
     }
 }
 
+#[test]
+fn pages_concatenate_to_the_whole_collection_in_id_order() {
+    for b in backends("scan_page") {
+        let c = b.store.create_collection("docs", config(3, Similarity::Cosine, IndexKind::Flat)).unwrap();
+        assert_eq!(c.scan_page(None, 10).unwrap(), Vec::<Document>::new(), "{}: an empty collection", b.name);
+        // Ids whose byte order differs from a locale's order and from insertion order.
+        let names = ["b", "B", "a", "a-1", "a_1", "aa", "Z", "0", "10", "9", "é", "e", "ü", "~", "a.b", "A"];
+        let docs: Vec<Document> =
+            names.iter().enumerate().map(|(i, id)| doc(id, i as u64, 3, json!({"i": i}))).collect();
+        c.upsert(docs[..9].to_vec()).unwrap();
+        c.upsert(docs[9..].to_vec()).unwrap();
+        c.delete(&["aa"]).unwrap();
+        let mut expected: Vec<Document> = docs.into_iter().filter(|d| d.id != "aa").collect();
+        expected.sort_by(|x, y| x.id.as_bytes().cmp(y.id.as_bytes()));
+        assert_eq!(c.scan(None).unwrap(), expected, "{}: scan is in byte order", b.name);
+        for limit in [1, 2, 3, 7, 15, 16, 100] {
+            let mut pages = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = c.scan_page(after.as_deref(), limit).unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                assert!(page.len() <= limit, "{}: a page of {} for limit {limit}", b.name, page.len());
+                after = page.last().map(|d| d.id.clone());
+                pages.push(page);
+                assert!(pages.len() <= expected.len(), "{}: paging does not end (limit {limit})", b.name);
+            }
+            let full: Vec<Document> = pages.concat();
+            assert_eq!(full, expected, "{}: limit {limit}", b.name);
+            // Every page but the last is full.
+            assert_eq!(pages.len(), expected.len().div_ceil(limit), "{}: limit {limit}", b.name);
+        }
+        // Strictly after `after`, whether or not `after` is an id of the collection.
+        assert_eq!(ids(&c.scan_page(Some("a"), 3).unwrap()), ["a-1", "a.b", "a_1"], "{}", b.name);
+        assert_eq!(ids(&c.scan_page(Some("a0"), 2).unwrap()), ["a_1", "b"], "{}", b.name);
+        assert_eq!(ids(&c.scan_page(Some("aa"), 1).unwrap()), ["b"], "{}: a deleted id", b.name);
+        assert_eq!(ids(&c.scan_page(Some("~"), 5).unwrap()), ["é", "ü"], "{}: UTF-8 after ASCII", b.name);
+        assert_eq!(c.scan_page(Some("ü"), 5).unwrap(), Vec::<Document>::new(), "{}: after the last", b.name);
+        assert_eq!(c.scan_page(None, 0).unwrap(), Vec::<Document>::new(), "{}: limit 0", b.name);
+        assert_eq!(ids(&c.scan_page(Some("a\0z"), 2).unwrap()), ["a-1", "a.b"], "{}: a NUL in `after`", b.name);
+        // The trait's default (for backends without a range read) pages the same way.
+        let default = ScanOnly(Arc::clone(&c));
+        for (after, limit) in [(None, 4), (Some("a"), 3), (Some("a0"), 2), (Some("aa"), 100), (Some("ü"), 5)] {
+            assert_eq!(
+                default.scan_page(after, limit).unwrap(),
+                c.scan_page(after, limit).unwrap(),
+                "{}: default after {after:?}, limit {limit}",
+                b.name
+            );
+        }
+    }
+}
+
+/// A collection that keeps the trait's default `scan_page`.
+#[derive(Debug)]
+struct ScanOnly(Arc<dyn VectorCollection>);
+
+impl VectorCollection for ScanOnly {
+    fn backend(&self) -> &'static str {
+        self.0.backend()
+    }
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn config(&self) -> &CollectionConfig {
+        self.0.config()
+    }
+    fn upsert(&self, docs: Vec<Document>) -> Result<(), StoreError> {
+        self.0.upsert(docs)
+    }
+    fn delete(&self, ids: &[&str]) -> Result<usize, StoreError> {
+        self.0.delete(ids)
+    }
+    fn get(&self, id: &str) -> Result<Option<Document>, StoreError> {
+        self.0.get(id)
+    }
+    fn search_with_effort(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        effort: Option<usize>,
+    ) -> Result<Vec<ember_store::Hit>, StoreError> {
+        self.0.search_with_effort(query, k, filter, effort)
+    }
+    fn scan(&self, filter: Option<&Filter>) -> Result<Vec<Document>, StoreError> {
+        self.0.scan(filter)
+    }
+    fn count(&self) -> Result<usize, StoreError> {
+        self.0.count()
+    }
+    fn info(&self) -> Result<ember_store::CollectionInfo, StoreError> {
+        self.0.info()
+    }
+}
+
 /// Metadata covering every rule of the filter language: nesting, dotted top-level keys, arrays,
 /// nulls, mixed types, integers and floats, non-ASCII strings, ISO dates.
 fn filter_corpus(dim: usize) -> Vec<Document> {

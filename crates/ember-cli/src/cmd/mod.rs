@@ -7,6 +7,7 @@ pub mod embed;
 pub mod eval;
 pub mod get;
 pub mod ingest;
+pub mod migrate;
 pub mod models;
 pub mod rerank;
 pub mod score;

@@ -9,7 +9,7 @@ use ember_server::{AppState, QueueConfig, ServerConfig};
 use ember_store::{open_store, StoreLocation, StoreOptions};
 
 use crate::model_source::{self, ModelArgs, DEFAULT_MODEL};
-use crate::store_source::{describe, stable_model_ref};
+use crate::store_source::{display_location, stable_model_ref};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -117,7 +117,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let (store, served_from) = match &location {
         Some(location) => {
-            let what = describe(location);
+            let what = display_location(location);
             let store = open_store(location, StoreOptions::default()).with_context(|| format!("opening {what}"))?;
             (Some(store), Some(what))
         }
