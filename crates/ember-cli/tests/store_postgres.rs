@@ -70,12 +70,19 @@ fn collections_on_postgres_work_like_the_embedded_store() {
         assert_eq!((report["unchanged"].as_u64(), report["chunks_written"].as_u64()), (Some(4), Some(0)), "{report}");
     }
 
-    for (query, filter) in
-        [("why does a volcano erupt?", None), ("vitamin D and bones", Some("lang = \"en\" and year >= 2020"))]
-    {
+    // Dense, BM25 and hybrid (dense + BM25, fused by RRF in the engine): the same hits with the
+    // same scores on both stores.
+    for (query, filter, mode) in [
+        ("why does a volcano erupt?", None, "dense"),
+        ("vitamin D and bones", Some("lang = \"en\" and year >= 2020"), "dense"),
+        ("why does a volcano erupt?", None, "bm25"),
+        ("vitamin D supplementation", None, "hybrid"),
+        ("cats purring", None, "hybrid"),
+        ("vitamin bones", Some("lang = \"en\""), "hybrid"),
+    ] {
         let mut results = Vec::new();
         for store in [&embedded[..], &pg[..]] {
-            let mut args = vec!["search", &name, query, "-k", "5", "--json"];
+            let mut args = vec!["search", &name, query, "-k", "5", "--json", "--mode", mode];
             if let Some(f) = filter {
                 args.extend(["--filter", f]);
             }
@@ -87,9 +94,12 @@ fn collections_on_postgres_work_like_the_embedded_store() {
                 .collect();
             results.push(hits);
         }
-        assert_eq!(results[0], results[1], "{query}: embedded vs postgres");
-        assert!(!results[1].is_empty());
+        assert_eq!(results[0], results[1], "{query} ({mode}): embedded vs postgres");
+        assert!(!results[1].is_empty(), "{query} ({mode})");
     }
+    let o = ember(&[&["search", &name, "volcano magma", "-k", "1", "--json", "--mode", "bm25"][..], &pg].concat(), None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json_lines(&o)[0]["id"], "animals.md#1");
     let o = ember(&[&["search", &name, "volcano", "-k", "1", "--json"][..], &pg].concat(), None);
     assert_eq!(json_lines(&o)[0]["id"], "animals.md#1");
 
