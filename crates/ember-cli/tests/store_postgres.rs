@@ -97,7 +97,8 @@ fn collections_on_postgres_work_like_the_embedded_store() {
         assert_eq!(results[0], results[1], "{query} ({mode}): embedded vs postgres");
         assert!(!results[1].is_empty(), "{query} ({mode})");
     }
-    let o = ember(&[&["search", &name, "volcano magma", "-k", "1", "--json", "--mode", "bm25"][..], &pg].concat(), None);
+    let o =
+        ember(&[&["search", &name, "volcano magma", "-k", "1", "--json", "--mode", "bm25"][..], &pg].concat(), None);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json_lines(&o)[0]["id"], "animals.md#1");
     let o = ember(&[&["search", &name, "volcano", "-k", "1", "--json"][..], &pg].concat(), None);

@@ -560,7 +560,10 @@ impl VectorCollection for PgVectorCollection {
             }
             if !doc.sparse.is_empty() {
                 if self.config.sparse.is_none() {
-                    return Err(invalid(&doc.id, "it has a sparse vector but the collection has no sparse field".into()));
+                    return Err(invalid(
+                        &doc.id,
+                        "it has a sparse vector but the collection has no sparse field".into(),
+                    ));
                 }
                 if let Some(reason) = lexical::stored_sparse_problem(&doc.sparse) {
                     return Err(invalid(&doc.id, format!("sparse vector: {reason}")));
@@ -612,8 +615,7 @@ impl VectorCollection for PgVectorCollection {
             columns.push_str(", sparse");
             arrays.push_str(&format!(", ${next}::sparsevec[]"));
         }
-        let updates: Vec<String> =
-            columns.split(", ").skip(1).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+        let updates: Vec<String> = columns.split(", ").skip(1).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
         let sql = format!(
             "INSERT INTO {t} ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT (id) DO UPDATE SET {}",
             updates.join(", "),
@@ -637,8 +639,7 @@ impl VectorCollection for PgVectorCollection {
                     vec![Box::new(ids), Box::new(texts), Box::new(metadata), Box::new(vectors)];
                 if let Some(analyzed) = &analyzed {
                     let from = at * ROWS_PER_STATEMENT;
-                    let lens: Vec<i32> =
-                        analyzed[from..from + chunk.len()].iter().map(|a| a.len as i32).collect();
+                    let lens: Vec<i32> = analyzed[from..from + chunk.len()].iter().map(|a| a.len as i32).collect();
                     params.push(Box::new(lens));
                 }
                 if has_sparse {

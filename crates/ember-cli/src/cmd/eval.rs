@@ -183,8 +183,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let sparse = sparse_model
                 .as_ref()
                 .map(|(_, m)| SparseStep::new(m as &dyn Embedder, sparse_cache.as_mut(), args.batch_size));
-            let result = engine_run(label, &ds, None, sparse, &options, &search, &text_index, &cache_dir, store.clone())
-                .with_context(|| format!("evaluating {label} on {}", path.display()))?;
+            let result =
+                engine_run(label, &ds, None, sparse, &options, &search, &text_index, &cache_dir, store.clone())
+                    .with_context(|| format!("evaluating {label} on {}", path.display()))?;
             print_result(&result, args.json)?;
             results.push(result);
         }

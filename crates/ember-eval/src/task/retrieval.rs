@@ -106,7 +106,11 @@ struct ScratchCollection {
 impl Drop for ScratchCollection {
     fn drop(&mut self) {
         if let Err(e) = self.store.drop_collection(&self.name) {
-            eprintln!("warning: could not drop the scratch collection '{}' on {}: {e}", self.name, self.store.location());
+            eprintln!(
+                "warning: could not drop the scratch collection '{}' on {}: {e}",
+                self.name,
+                self.store.location()
+            );
         }
     }
 }

@@ -239,7 +239,11 @@ impl TextWrite {
 }
 
 /// Delete documents of a collection with a text index, with their postings and statistics.
-pub(super) fn delete_with_text(tx: &mut Transaction<'_>, c: &PgVectorCollection, ids: &[&str]) -> Result<usize, Failure> {
+pub(super) fn delete_with_text(
+    tx: &mut Transaction<'_>,
+    c: &PgVectorCollection,
+    ids: &[&str],
+) -> Result<usize, Failure> {
     tx.query_one(&format!("SELECT docs FROM {} FOR UPDATE", stats_table(&c.table)), &[])?;
     tx.execute(&format!("DELETE FROM {} WHERE id = ANY($1::text[])", terms_table(&c.table)), &[&ids])?;
     let rows = tx.query(&format!("DELETE FROM {} WHERE id = ANY($1::text[]) RETURNING text_len", c.table), &[&ids])?;
@@ -391,7 +395,10 @@ impl PgVectorCollection {
         filter: Option<&Filter>,
     ) -> Result<Vec<Hit>, StoreError> {
         if let Some(reason) = crate::collection::sparse_problem(query, false) {
-            return Err(StoreError::InvalidQuery { collection: self.name.clone(), reason: format!("sparse query: {reason}") });
+            return Err(StoreError::InvalidQuery {
+                collection: self.name.clone(),
+                reason: format!("sparse query: {reason}"),
+            });
         }
         if self.config.sparse.is_none() {
             return Err(StoreError::MissingField {
