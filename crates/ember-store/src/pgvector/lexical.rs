@@ -322,11 +322,14 @@ impl PgVectorCollection {
                       array_agg(q.i) AS terms, array_agg(p.tf) AS tfs \
                FROM {postings} p JOIN unnest($1::text[], $2::float8[]) WITH ORDINALITY AS q(term, weight, i) \
                  ON p.term = q.term COLLATE \"C\" \
-               GROUP BY p.id) s \
+               GROUP BY p.id {inner_limit}) s \
              JOIN {t} d ON d.id = s.id {where_clause} \
              ORDER BY s.score DESC, s.id LIMIT $6::int8",
             postings = terms_table(&self.table),
-            t = self.table
+            t = self.table,
+            // Without a filter the best candidates are known from the postings alone, so only
+            // they are joined with the documents (a filter needs every scored document's row).
+            inner_limit = if filter.is_none() { "ORDER BY score DESC, p.id LIMIT $6::int8" } else { "" }
         );
         let statistics = format!("SELECT docs, total_len FROM {}", stats_table(&self.table));
         let frequencies = format!(
