@@ -316,11 +316,17 @@ impl PgVectorCollection {
         let n = columns.split(", ").count();
         let translated = filter.map(|f| f.to_sql("d.metadata", 7));
         let where_clause = translated.as_ref().map_or(String::new(), |t| format!("WHERE {}", t.sql));
+        // The aggregate over every posting of the query's terms computes the score only; each
+        // returned candidate's term frequencies (in the order of the query's terms, 0 when
+        // absent) are read afterwards by a subquery, which PostgreSQL evaluates after the LIMIT.
         let candidates = format!(
-            "SELECT {columns}, d.text_len, s.score, s.terms, s.tfs FROM (\
-               SELECT p.id, sum(q.weight * p.tf / (p.tf + $3::float8 * (1 - $4::float8 + $4::float8 * p.norm_len / $5::float8))) AS score, \
-                      array_agg(q.i) AS terms, array_agg(p.tf) AS tfs \
-               FROM {postings} p JOIN unnest($1::text[], $2::float8[]) WITH ORDINALITY AS q(term, weight, i) \
+            "SELECT {columns}, d.text_len, s.score, \
+                    (SELECT array_agg(COALESCE(p.tf, 0) ORDER BY q.i) \
+                     FROM unnest($1::text[]) WITH ORDINALITY AS q(term, i) \
+                     LEFT JOIN {postings} p ON p.term = q.term COLLATE \"C\" AND p.id = s.id) \
+             FROM (\
+               SELECT p.id, sum(q.weight * p.tf / (p.tf + $3::float8 * (1 - $4::float8 + $4::float8 * p.norm_len / $5::float8))) AS score \
+               FROM {postings} p JOIN unnest($1::text[], $2::float8[]) AS q(term, weight) \
                  ON p.term = q.term COLLATE \"C\" \
                GROUP BY p.id {inner_limit}) s \
              JOIN {t} d ON d.id = s.id {where_clause} \
@@ -377,13 +383,13 @@ impl PgVectorCollection {
             .zip(docs)
             .map(|(row, document)| {
                 let len = row.get::<_, i32>(n).max(0) as u32;
-                let term_at: Vec<i64> = row.get(n + 2);
-                let tfs: Vec<i32> = row.get(n + 3);
+                let tfs: Vec<i32> = row.get(n + 2);
                 let score = Bm25Formula::sum(
-                    term_at
+                    weights
                         .iter()
                         .zip(&tfs)
-                        .map(|(&i, &tf)| formula.contribution(weights[(i - 1) as usize], tf.max(0) as u32, len)),
+                        .filter(|(_, &tf)| tf > 0)
+                        .map(|(&weight, &tf)| formula.contribution(weight, tf as u32, len)),
                 );
                 Hit { id: document.id.clone(), score, document }
             })
