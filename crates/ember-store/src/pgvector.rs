@@ -785,9 +785,16 @@ impl VectorCollection for PgVectorCollection {
     }
 
     fn info(&self) -> Result<CollectionInfo, StoreError> {
-        let sql = format!("SELECT count(*), pg_total_relation_size($1::text::regclass) FROM {}", self.table);
+        // The collection's table, and its text index's tables when it has them.
+        let sql = format!(
+            "SELECT count(*), (pg_total_relation_size($1::text::regclass) \
+             + COALESCE(pg_total_relation_size(to_regclass($2)), 0) \
+             + COALESCE(pg_total_relation_size(to_regclass($3)), 0))::bigint FROM {}",
+            self.table
+        );
+        let (terms, stats) = (lexical::terms_table(&self.table), lexical::stats_table(&self.table));
         let (count, bytes) = self.run("info", Retry::Idempotent, |client| {
-            let row = client.query_one(&sql, &[&self.table])?;
+            let row = client.query_one(&sql, &[&self.table, &terms, &stats])?;
             Ok((row.get::<_, i64>(0), row.get::<_, i64>(1)))
         })?;
         Ok(CollectionInfo {

@@ -873,6 +873,46 @@ mod postgres {
             }
         }
 
+        /// A text index's postings and statistics tables are counted in the collection's size,
+        /// dropped with it, and a missing one is reported when the collection is opened.
+        #[test]
+        fn text_index_tables_live_and_die_with_their_collection() {
+            use ember_store::{AnalyzerConfig, TextIndexConfig};
+            let Some((schema, url)) = schema("text_tables") else { return };
+            let store = connect(&url);
+            let cfg = CollectionConfig {
+                text_index: Some(TextIndexConfig::new(AnalyzerConfig::english())),
+                ..config(4, Similarity::Cosine, IndexKind::Flat)
+            };
+            let c = store.create_collection("docs", cfg.clone()).unwrap();
+            c.upsert(text_corpus(50, 1, 4)).unwrap();
+            let mut admin = admin(&url);
+            let table: String =
+                admin.query_one("SELECT table_name FROM ember_collections WHERE name = 'docs'", &[]).unwrap().get(0);
+            let exists = |admin: &mut ::postgres::Client, t: &str| -> bool {
+                admin
+                    .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{}.{t}", schema.name)])
+                    .unwrap()
+                    .get(0)
+            };
+            let postings: i64 =
+                admin.query_one(&format!("SELECT count(*) FROM {}.{table}_terms", schema.name), &[]).unwrap().get(0);
+            assert!(postings > 100, "{postings} postings for 50 documents");
+            let table_only: i64 = admin
+                .query_one(&format!("SELECT pg_total_relation_size('{}.{table}')", schema.name), &[])
+                .unwrap()
+                .get(0);
+            assert!(c.info().unwrap().disk_bytes as i64 > table_only, "the postings count in the size");
+            admin.batch_execute(&format!("ALTER TABLE {}.{table}_stats RENAME TO moved", schema.name)).unwrap();
+            let message = store.collection("docs").unwrap_err().to_string();
+            assert!(message.contains(&format!("its text index table {table}_stats is missing")), "{message}");
+            admin.batch_execute(&format!("ALTER TABLE {}.moved RENAME TO {table}_stats", schema.name)).unwrap();
+            store.drop_collection("docs").unwrap();
+            for t in [table.clone(), format!("{table}_terms"), format!("{table}_stats")] {
+                assert!(!exists(&mut admin, &t), "{t} outlived its collection");
+            }
+        }
+
         /// A table changed behind ember's back is named, not misread.
         #[test]
         fn schema_changes_behind_embers_back_are_reported() {
