@@ -913,6 +913,52 @@ mod postgres {
             }
         }
 
+        /// Concurrent upserts and deletes of overlapping documents keep the postings and BM25's
+        /// statistics consistent: afterwards, BM25 on PostgreSQL equals an embedded collection
+        /// holding the documents PostgreSQL ended up with.
+        #[test]
+        fn concurrent_writers_keep_bm25_statistics_exact() {
+            use ember_store::{AnalyzerConfig, TextIndexConfig};
+            let Some((_schema, url)) = schema("concurrent_text") else { return };
+            let store = connect(&format!("{url}&pool_size=4"));
+            let cfg = CollectionConfig {
+                text_index: Some(TextIndexConfig::new(AnalyzerConfig::english())),
+                ..config(4, Similarity::Cosine, IndexKind::Flat)
+            };
+            let c = store.create_collection("docs", cfg.clone()).unwrap();
+            let writers: Vec<_> = (0..4u64)
+                .map(|w| {
+                    let c = Arc::clone(&c);
+                    std::thread::spawn(move || {
+                        for round in 0..6u64 {
+                            // Overlapping ids, different texts per writer and round.
+                            let mut docs = text_corpus(120, 10 * w + round + 1, 4);
+                            docs.retain(|d| d.id.as_str() < "t0120");
+                            c.upsert(docs.iter().skip((w as usize * 17) % 40).cloned().collect()).unwrap();
+                            let gone: Vec<String> =
+                                (0..10).map(|i| format!("t{:04}", (w * 31 + round * 7 + i * 11) % 120)).collect();
+                            let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
+                            c.delete(&gone).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for w in writers {
+                w.join().unwrap();
+            }
+            let reference = embedded();
+            let oracle = reference.store.create_collection("docs", cfg).unwrap();
+            let survivors = c.scan(None).unwrap();
+            assert!(survivors.len() > 50, "{} documents survived", survivors.len());
+            oracle.upsert(survivors).unwrap();
+            for q in 0..30 {
+                let query = words_text(70_000 + q, 1 + q as usize % 5);
+                let wide = oracle.search_text(&query, 70, None).unwrap();
+                let got = c.search_text(&query, 10, None).unwrap();
+                assert_same_ranking(&got, &wide, 10, &format!("concurrent {query:?}"));
+            }
+        }
+
         /// A table changed behind ember's back is named, not misread.
         #[test]
         fn schema_changes_behind_embers_back_are_reported() {
