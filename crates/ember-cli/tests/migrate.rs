@@ -346,15 +346,20 @@ fn an_ingested_collection_searches_the_same_after_moving_to_postgres() {
 
     let migrate =
         ["migrate", "--from", "kb", "--from-store", data.to_str().unwrap(), "--to-store", &url, "--to", &name];
-    let o = ember_in(&root, &migrate);
-    assert_error(&o, &["BM25 text index", "--no-text-index"]);
-    let r = report(&ember_in(&root, &[&migrate[..], &["--no-text-index", "--json"]].concat()));
+    // The BM25 text index moves too (PostgreSQL keeps its postings): dense, BM25 and hybrid
+    // searches answer the same on both stores.
+    let r = report(&ember_in(&root, &[&migrate[..], &["--json"]].concat()));
     assert_eq!((r["copied"].as_u64(), r["destination_count"].as_u64()), (Some(5), Some(5)), "{r}");
 
-    for (query, filter) in [("why does a volcano erupt?", None), ("vitamin D and bones", Some("year >= 2020"))] {
+    for (query, filter, mode) in [
+        ("why does a volcano erupt?", None, "dense"),
+        ("vitamin D and bones", Some("year >= 2020"), "dense"),
+        ("vitamin D and bones", None, "bm25"),
+        ("volcano magma", None, "hybrid"),
+    ] {
         let mut results = Vec::new();
         for (collection, store) in [("kb", &embedded[..]), (name.as_str(), &pg[..])] {
-            let mut args = vec!["search", collection, query, "-k", "5", "--json"];
+            let mut args = vec!["search", collection, query, "-k", "5", "--json", "--mode", mode];
             if let Some(f) = filter {
                 args.extend(["--filter", f]);
             }

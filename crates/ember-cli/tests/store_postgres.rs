@@ -70,12 +70,19 @@ fn collections_on_postgres_work_like_the_embedded_store() {
         assert_eq!((report["unchanged"].as_u64(), report["chunks_written"].as_u64()), (Some(4), Some(0)), "{report}");
     }
 
-    for (query, filter) in
-        [("why does a volcano erupt?", None), ("vitamin D and bones", Some("lang = \"en\" and year >= 2020"))]
-    {
+    // Dense, BM25 and hybrid (dense + BM25, fused by RRF in the engine): the same hits with the
+    // same scores on both stores.
+    for (query, filter, mode) in [
+        ("why does a volcano erupt?", None, "dense"),
+        ("vitamin D and bones", Some("lang = \"en\" and year >= 2020"), "dense"),
+        ("why does a volcano erupt?", None, "bm25"),
+        ("vitamin D supplementation", None, "hybrid"),
+        ("cats purring", None, "hybrid"),
+        ("vitamin bones", Some("lang = \"en\""), "hybrid"),
+    ] {
         let mut results = Vec::new();
         for store in [&embedded[..], &pg[..]] {
-            let mut args = vec!["search", &name, query, "-k", "5", "--json"];
+            let mut args = vec!["search", &name, query, "-k", "5", "--json", "--mode", mode];
             if let Some(f) = filter {
                 args.extend(["--filter", f]);
             }
@@ -87,9 +94,13 @@ fn collections_on_postgres_work_like_the_embedded_store() {
                 .collect();
             results.push(hits);
         }
-        assert_eq!(results[0], results[1], "{query}: embedded vs postgres");
-        assert!(!results[1].is_empty());
+        assert_eq!(results[0], results[1], "{query} ({mode}): embedded vs postgres");
+        assert!(!results[1].is_empty(), "{query} ({mode})");
     }
+    let o =
+        ember(&[&["search", &name, "volcano magma", "-k", "1", "--json", "--mode", "bm25"][..], &pg].concat(), None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json_lines(&o)[0]["id"], "animals.md#1");
     let o = ember(&[&["search", &name, "volcano", "-k", "1", "--json"][..], &pg].concat(), None);
     assert_eq!(json_lines(&o)[0]["id"], "animals.md#1");
 
@@ -185,4 +196,77 @@ fn serve_store_postgres_serves_what_the_cli_wrote() {
     assert!(stderr(&o).contains("'--store <STORE>' cannot be used with '--data-dir <DATA_DIR>'"), "{}", stderr(&o));
     let o = ember(&["serve", "--model", model, "--store", "mysql://h/db", "--port", "0"], None);
     assert_error(&o, &["mysql://h/db"]);
+}
+
+/// A SciFact subset in BEIR layout: the first `n` corpus documents, the test queries with a
+/// relevant document among them, and their judgements.
+fn scifact_subset(dir: &std::path::Path, n: usize) {
+    let source = common::repo_root().join("data/scifact");
+    let corpus: Vec<String> =
+        std::fs::read_to_string(source.join("corpus.jsonl")).unwrap().lines().take(n).map(String::from).collect();
+    let kept: std::collections::HashSet<String> =
+        corpus.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()["_id"].as_str().unwrap().to_string()).collect();
+    let qrels = std::fs::read_to_string(source.join("qrels/test.tsv")).unwrap();
+    let mut lines = qrels.lines();
+    let header = lines.next().unwrap();
+    let judged: Vec<&str> = lines.filter(|l| kept.contains(l.split('\t').nth(1).unwrap())).collect();
+    let queries: std::collections::HashSet<&str> = judged.iter().map(|l| l.split('\t').next().unwrap()).collect();
+    std::fs::create_dir_all(dir.join("qrels")).unwrap();
+    std::fs::write(dir.join("corpus.jsonl"), corpus.join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("qrels/test.tsv"), format!("{header}\n{}\n", judged.join("\n"))).unwrap();
+    let all = std::fs::read_to_string(source.join("queries.jsonl")).unwrap();
+    let kept_queries: Vec<&str> = all
+        .lines()
+        .filter(|l| queries.contains(serde_json::from_str::<Value>(l).unwrap()["_id"].as_str().unwrap()))
+        .collect();
+    assert!(kept_queries.len() >= 20, "the subset has only {} judged queries", kept_queries.len());
+    std::fs::write(dir.join("queries.jsonl"), kept_queries.join("\n") + "\n").unwrap();
+}
+
+/// `ember eval --store postgres://…` (the scratch collection on PostgreSQL, dropped afterwards)
+/// gives exactly the embedded store's metrics on a SciFact subset, for hybrid (dense + BM25, RRF)
+/// and BM25 alone; the full SciFact numbers are in docs/benchmarks.md.
+#[test]
+fn eval_through_postgres_equals_the_embedded_store_on_a_scifact_subset() {
+    let Some(url) = postgres_url() else { return };
+    let Some(model) = real_model("minilm", "all-MiniLM-L6-v2") else { return };
+    let beir = temp("pg-scifact-subset");
+    scifact_subset(&beir, 600);
+    let cache = temp("pg-scifact-cache");
+    for mode in ["hybrid", "bm25"] {
+        let mut metrics = Vec::new();
+        for store in [None, Some(url.as_str())] {
+            let mut args = vec![
+                "eval",
+                "-m",
+                model.to_str().unwrap(),
+                "-d",
+                beir.to_str().unwrap(),
+                "--mode",
+                mode,
+                "--cache-dir",
+                cache.to_str().unwrap(),
+                "--json",
+            ];
+            if let Some(url) = store {
+                args.extend(["--store", url]);
+            }
+            let o = ember(&args, None);
+            assert!(o.status.success(), "{mode} {store:?}: {}", stderr(&o));
+            let mut result: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+            let m = result["metrics"].as_object_mut().unwrap();
+            m.retain(|k, _| !k.starts_with("query_ms"));
+            metrics.push(result["metrics"].clone());
+        }
+        assert_eq!(metrics[0], metrics[1], "{mode}: embedded vs postgres");
+        let ndcg = metrics[1]["ndcg_at_10"].as_f64().unwrap();
+        assert!(ndcg > 0.6, "{mode}: nDCG@10 {ndcg} on the subset");
+    }
+    // The scratch collection is gone.
+    let o = ember(&["collections", "list", "--store", &url], None);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("ember-eval-scratch"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }

@@ -21,6 +21,7 @@
 //! retried only when they never reached the server. Errors name the server's URL (without its
 //! password) and the operation.
 
+mod lexical;
 mod pool;
 mod retry;
 
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ember_core::Similarity;
+use ember_index::sparse::Analyzer;
 use ember_index::{DenseIndex, FlatIndex};
 use postgres::types::ToSql;
 use postgres::{Client, Row};
@@ -203,12 +205,13 @@ impl PgVectorStore {
         if columns.is_empty() {
             return Err(mismatch(format!("its table {table} is missing")));
         }
-        let want = [
+        let mut want = vec![
             ("id", "text".to_string()),
             ("text", "text".to_string()),
             ("metadata", "jsonb".to_string()),
             ("embedding", format!("vector({})", config.dimension)),
         ];
+        want.extend(lexical::wanted_columns(&config));
         for (column, ty) in want {
             match columns.iter().find(|(c, _)| c == column) {
                 Some((_, found)) if *found == ty => {}
@@ -218,7 +221,13 @@ impl PgVectorStore {
                 None => return Err(mismatch(format!("column {table}.{column} ({ty}) is missing"))),
             }
         }
-        Ok(PgVectorCollection { shared: Arc::clone(&self.shared), name: name.to_string(), table: qualified, config })
+        if config.text_index.is_some() {
+            lexical::check_text_tables(&self.shared, &table).map_err(|e| match e {
+                lexical::Missing::Table(t) => mismatch(format!("its text index table {t} is missing")),
+                lexical::Missing::Store(e) => e,
+            })?;
+        }
+        PgVectorCollection::new(Arc::clone(&self.shared), name, qualified, config)
     }
 }
 
@@ -239,13 +248,8 @@ fn half_index(config: &CollectionConfig) -> bool {
 
 fn check_pg_config(config: &CollectionConfig) -> Result<(), StoreError> {
     let invalid = |reason: String| StoreError::InvalidConfig { reason };
-    let unsupported = [
-        (config.text_index.is_some(), "a BM25 text index (create the collection with `--text-index none`)"),
-        (config.sparse.is_some(), "a learned sparse field"),
-        (config.multivector.is_some(), "a multi-vector field"),
-    ];
-    if let Some((_, what)) = unsupported.iter().find(|(has, _)| *has) {
-        return Err(invalid(format!("the postgres backend does not store {what} yet")));
+    if config.multivector.is_some() {
+        return Err(invalid("the postgres backend does not store a multi-vector field yet".into()));
     }
     if config.dimension > MAX_DIMENSION {
         return Err(invalid(format!(
@@ -303,10 +307,14 @@ impl VectorStore for PgVectorStore {
             let bare = format!("ember_c_{id}");
             let table = self.shared.qualified(&bare);
             let dim = config.dimension;
+            let extra = lexical::extra_columns(&config);
             tx.batch_execute(&format!(
                 "CREATE TABLE {table} (id text COLLATE \"C\" PRIMARY KEY, text text NOT NULL, \
-                 metadata jsonb NOT NULL, embedding vector({dim}) NOT NULL)"
+                 metadata jsonb NOT NULL, embedding vector({dim}) NOT NULL{extra})"
             ))?;
+            if config.text_index.is_some() {
+                lexical::create_text_tables(&mut tx, &self.shared, &bare)?;
+            }
             if let IndexKind::Hnsw { m, ef_construction } = config.index {
                 let (_, ops) = operator(config.distance);
                 let (column, opclass) = if half_index(&config) {
@@ -326,7 +334,7 @@ impl VectorStore for PgVectorStore {
             tx.commit()?;
             Ok(table)
         })?;
-        Ok(Arc::new(PgVectorCollection { shared: Arc::clone(&self.shared), name: name.to_string(), table, config }))
+        Ok(Arc::new(PgVectorCollection::new(Arc::clone(&self.shared), name, table, config)?))
     }
 
     fn collection(&self, name: &str) -> Result<Arc<dyn VectorCollection>, StoreError> {
@@ -359,7 +367,12 @@ impl VectorStore for PgVectorStore {
                 })
                 .into());
             }
-            tx.batch_execute(&format!("DROP TABLE IF EXISTS {}", self.shared.qualified(&table)))?;
+            tx.batch_execute(&format!(
+                "DROP TABLE IF EXISTS {}, {}, {}",
+                self.shared.qualified(&table),
+                self.shared.qualified(&lexical::terms_table(&table)),
+                self.shared.qualified(&lexical::stats_table(&table))
+            ))?;
             tx.execute(&format!("DELETE FROM {catalog} WHERE name = $1"), &[&name])?;
             tx.commit()?;
             Ok(true)
@@ -388,6 +401,8 @@ pub struct PgVectorCollection {
     /// to write into SQL.
     table: String,
     config: CollectionConfig,
+    /// The text index's analyzer (collections with a text index).
+    analyzer: Option<Analyzer>,
 }
 
 /// Bind a translated filter's parameters.
@@ -405,9 +420,11 @@ fn filter_params(params: &[SqlParam]) -> Vec<Box<dyn ToSql + Sync>> {
         .collect()
 }
 
-fn row_document(row: &Row) -> Result<Document, Failure> {
+/// A document from the columns [`PgVectorCollection::columns`] names, in that order.
+fn row_document(row: &Row, sparse: bool) -> Result<Document, Failure> {
     let metadata: Value = row.try_get(2)?;
     let vector: pgvector::Vector = row.try_get(3)?;
+    let sparse = if sparse { lexical::read_sparse(row.try_get(4)?) } else { Vec::new() };
     Ok(Document {
         id: row.try_get(0)?,
         text: row.try_get(1)?,
@@ -416,6 +433,7 @@ fn row_document(row: &Row) -> Result<Document, Failure> {
             Value::Object(m) => m,
             _ => Map::new(),
         },
+        sparse,
         ..Document::default()
     })
 }
@@ -442,6 +460,31 @@ fn nul_in(doc: &Document) -> Option<&'static str> {
 }
 
 impl PgVectorCollection {
+    fn new(shared: Arc<Shared>, name: &str, table: String, config: CollectionConfig) -> Result<Self, StoreError> {
+        let analyzer = config
+            .text_index
+            .as_ref()
+            .map(|t| Analyzer::new(t.analyzer.clone()))
+            .transpose()
+            .map_err(|e| StoreError::InvalidConfig { reason: format!("text index: {e}") })?;
+        Ok(PgVectorCollection { shared, name: name.to_string(), table, config, analyzer })
+    }
+
+    /// The columns a document is read from (see [`row_document`]).
+    fn columns(&self, prefix: &str) -> String {
+        let p = prefix;
+        let sparse = if self.config.sparse.is_some() { format!(", {p}sparse") } else { String::new() };
+        format!("{p}id, {p}text, {p}metadata, {p}embedding{sparse}")
+    }
+
+    fn read_rows(&self, rows: &[Row], operation: &str) -> Result<Vec<Document>, StoreError> {
+        let sparse = self.config.sparse.is_some();
+        rows.iter().map(|r| row_document(r, sparse)).collect::<Result<Vec<_>, Failure>>().map_err(|e| match e {
+            Failure::Pg(e) => db_error(&self.shared.url, operation, e),
+            Failure::Store(e) => e,
+        })
+    }
+
     /// Map "the table is gone" to [`StoreError::Dropped`].
     fn dropped_or(&self, e: StoreError) -> StoreError {
         if let StoreError::Backend(BackendError::Database { source, .. }) = &e {
@@ -515,10 +558,22 @@ impl VectorCollection for PgVectorCollection {
             if let Some(i) = doc.vector.iter().position(|x| !x.is_finite()) {
                 return Err(invalid(&doc.id, format!("vector[{i}] is {}", doc.vector[i])));
             }
-            if !doc.sparse.is_empty() || !doc.multivector.is_empty() {
+            if !doc.sparse.is_empty() {
+                if self.config.sparse.is_none() {
+                    return Err(invalid(
+                        &doc.id,
+                        "it has a sparse vector but the collection has no sparse field".into(),
+                    ));
+                }
+                if let Some(reason) = lexical::stored_sparse_problem(&doc.sparse) {
+                    return Err(invalid(&doc.id, format!("sparse vector: {reason}")));
+                }
+            }
+            if !doc.multivector.is_empty() {
                 return Err(invalid(
                     &doc.id,
-                    "the postgres backend stores no sparse or token vectors yet (the collection has no such field)"
+                    "it has token vectors but the collection has no multivector field (the postgres backend \
+                     stores none yet)"
                         .into(),
                 ));
             }
@@ -537,23 +592,66 @@ impl VectorCollection for PgVectorCollection {
         }
         let kept: Vec<&Document> =
             docs.iter().enumerate().filter(|(i, d)| last[d.id.as_str()] == *i).map(|(_, d)| d).collect();
+        // Analyzed in Rust with the collection's analyzer, before the transaction.
+        let analyzed = match (&self.analyzer, &self.config.text_index) {
+            (Some(analyzer), Some(text)) => Some(
+                kept.iter()
+                    .map(|d| lexical::analyze_document(analyzer, &text.bm25, d))
+                    .collect::<Result<Vec<_>, (String, String)>>()
+                    .map_err(|(id, reason)| invalid(&id, reason))?,
+            ),
+            _ => None,
+        };
+        let has_sparse = self.config.sparse.is_some();
+        let (mut columns, mut arrays) = ("id, text, metadata, embedding".to_string(), String::new());
+        arrays.push_str("$1::text[], $2::text[], $3::jsonb[], $4::vector[]");
+        let mut next = 5;
+        if analyzed.is_some() {
+            columns.push_str(", text_len");
+            arrays.push_str(&format!(", ${next}::int4[]"));
+            next += 1;
+        }
+        if has_sparse {
+            columns.push_str(", sparse");
+            arrays.push_str(&format!(", ${next}::sparsevec[]"));
+        }
+        let updates: Vec<String> = columns.split(", ").skip(1).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
         let sql = format!(
-            "INSERT INTO {t} (id, text, metadata, embedding) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::vector[]) \
-             ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, metadata = EXCLUDED.metadata, \
-             embedding = EXCLUDED.embedding",
+            "INSERT INTO {t} ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT (id) DO UPDATE SET {}",
+            updates.join(", "),
             t = self.table
         );
+        let ids: Vec<&str> = kept.iter().map(|d| d.id.as_str()).collect();
         self.run("upsert", Retry::Idempotent, |client| {
             let mut tx = client.transaction()?;
+            let text = match &analyzed {
+                Some(analyzed) => Some(lexical::TextWrite::begin(&mut tx, self, &ids, analyzed)?),
+                None => None,
+            };
             let statement = tx.prepare(&sql)?;
-            for chunk in kept.chunks(ROWS_PER_STATEMENT) {
+            for (at, chunk) in kept.chunks(ROWS_PER_STATEMENT).enumerate() {
                 let ids: Vec<&str> = chunk.iter().map(|d| d.id.as_str()).collect();
                 let texts: Vec<&str> = chunk.iter().map(|d| d.text.as_str()).collect();
                 let metadata: Vec<Value> = chunk.iter().map(|d| Value::Object(d.metadata.clone())).collect();
                 let vectors: Vec<pgvector::Vector> =
                     chunk.iter().map(|d| pgvector::Vector::from(d.vector.clone())).collect();
-                tx.execute(&statement, &[&ids, &texts, &metadata, &vectors])?;
+                let mut params: Vec<Box<dyn ToSql + Sync>> =
+                    vec![Box::new(ids), Box::new(texts), Box::new(metadata), Box::new(vectors)];
+                if let Some(analyzed) = &analyzed {
+                    let from = at * ROWS_PER_STATEMENT;
+                    let lens: Vec<i32> = analyzed[from..from + chunk.len()].iter().map(|a| a.len as i32).collect();
+                    params.push(Box::new(lens));
+                }
+                if has_sparse {
+                    let sparse: Vec<Option<pgvector::SparseVector>> =
+                        chunk.iter().map(|d| lexical::write_sparse(&d.sparse)).collect();
+                    params.push(Box::new(sparse));
+                }
+                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+                tx.execute(&statement, &refs)?;
+            }
+            if let (Some(text), Some(analyzed)) = (text, &analyzed) {
+                text.finish(&mut tx, self, &ids, analyzed)?;
             }
             tx.commit()?;
             Ok(())
@@ -564,8 +662,16 @@ impl VectorCollection for PgVectorCollection {
         if ids.is_empty() {
             return Ok(0);
         }
-        let sql = format!("DELETE FROM {} WHERE id = ANY($1::text[])", self.table);
         let ids: Vec<&str> = ids.iter().copied().filter(|id| !id.contains('\0')).collect();
+        if self.config.text_index.is_some() {
+            return self.run("delete", Retry::BeforeSending, |client| {
+                let mut tx = client.transaction()?;
+                let deleted = lexical::delete_with_text(&mut tx, self, &ids)?;
+                tx.commit()?;
+                Ok(deleted)
+            });
+        }
+        let sql = format!("DELETE FROM {} WHERE id = ANY($1::text[])", self.table);
         self.run("delete", Retry::BeforeSending, |client| Ok(client.execute(&sql, &[&ids])? as usize))
     }
 
@@ -573,9 +679,10 @@ impl VectorCollection for PgVectorCollection {
         if id.contains('\0') {
             return Ok(None);
         }
-        let sql = format!("SELECT id, text, metadata, embedding FROM {} WHERE id = $1", self.table);
+        let sql = format!("SELECT {} FROM {} WHERE id = $1", self.columns(""), self.table);
+        let sparse = self.config.sparse.is_some();
         self.run("get", Retry::Idempotent, |client| {
-            client.query_opt(&sql, &[&id])?.map(|row| row_document(&row)).transpose()
+            client.query_opt(&sql, &[&id])?.map(|row| row_document(&row, sparse)).transpose()
         })
     }
 
@@ -604,7 +711,8 @@ impl VectorCollection for PgVectorCollection {
         let translated = filter.map(|f| f.to_sql("metadata", 3));
         let where_clause = translated.as_ref().map_or(String::new(), |t| format!("WHERE {}", t.sql));
         let sql = format!(
-            "SELECT id, text, metadata, embedding FROM {t} {where_clause} ORDER BY {column} {op} {probe} LIMIT $2",
+            "SELECT {c} FROM {t} {where_clause} ORDER BY {column} {op} {probe} LIMIT $2",
+            c = self.columns(""),
             t = self.table
         );
         let hnsw = matches!(self.config.index, IndexKind::Hnsw { .. });
@@ -631,10 +739,7 @@ impl VectorCollection for PgVectorCollection {
             tx.commit()?;
             Ok(rows)
         })?;
-        let mut docs = rows.iter().map(row_document).collect::<Result<Vec<_>, Failure>>().map_err(|e| match e {
-            Failure::Pg(e) => db_error(&self.shared.url, "search (reading rows)", e),
-            Failure::Store(e) => e,
-        })?;
+        let mut docs = self.read_rows(&rows, "search (reading rows)")?;
         // Ties break by id, as the candidates are inserted in id order.
         docs.sort_by(|a, b| a.id.cmp(&b.id));
         let mut index = FlatIndex::new(dim, self.config.distance);
@@ -657,11 +762,12 @@ impl VectorCollection for PgVectorCollection {
     fn scan(&self, filter: Option<&Filter>) -> Result<Vec<Document>, StoreError> {
         let translated = filter.map(|f| f.to_sql("metadata", 1));
         let where_clause = translated.as_ref().map_or(String::new(), |t| format!("WHERE {}", t.sql));
-        let sql = format!("SELECT id, text, metadata, embedding FROM {} {where_clause} ORDER BY id", self.table);
+        let sql = format!("SELECT {} FROM {} {where_clause} ORDER BY id", self.columns(""), self.table);
+        let sparse = self.config.sparse.is_some();
         let bound = translated.as_ref().map(|t| filter_params(&t.params)).unwrap_or_default();
         self.run("scan", Retry::Idempotent, |client| {
             let params: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
-            client.query(&sql, &params)?.iter().map(row_document).collect()
+            client.query(&sql, &params)?.iter().map(|r| row_document(r, sparse)).collect()
         })
     }
 
@@ -670,7 +776,8 @@ impl VectorCollection for PgVectorCollection {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // PostgreSQL text holds no NUL, so no id does: the ids after "ab\0…" are those after "ab".
         let after = after.map(|a| a.split('\0').next().unwrap_or(""));
-        let columns = "id, text, metadata, embedding";
+        let columns = self.columns("");
+        let sparse = self.config.sparse.is_some();
         let (sql, after) = match after {
             Some(after) => {
                 (format!("SELECT {columns} FROM {} WHERE id > $2 ORDER BY id LIMIT $1", self.table), Some(after))
@@ -682,7 +789,7 @@ impl VectorCollection for PgVectorCollection {
                 Some(after) => client.query(&sql, &[&limit, &after])?,
                 None => client.query(&sql, &[&limit])?,
             };
-            rows.iter().map(row_document).collect()
+            rows.iter().map(|r| row_document(r, sparse)).collect()
         })
     }
 
@@ -691,10 +798,25 @@ impl VectorCollection for PgVectorCollection {
         self.run("count", Retry::Idempotent, |client| Ok(client.query_one(&sql, &[])?.get::<_, i64>(0) as usize))
     }
 
+    fn search_text(&self, query: &str, k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>, StoreError> {
+        self.text_search(query, k, filter)
+    }
+
+    fn search_sparse(&self, query: &[(u32, f32)], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>, StoreError> {
+        self.sparse_search(query, k, filter)
+    }
+
     fn info(&self) -> Result<CollectionInfo, StoreError> {
-        let sql = format!("SELECT count(*), pg_total_relation_size($1::text::regclass) FROM {}", self.table);
+        // The collection's table, and its text index's tables when it has them.
+        let sql = format!(
+            "SELECT count(*), (pg_total_relation_size($1::text::regclass) \
+             + COALESCE(pg_total_relation_size(to_regclass($2)), 0) \
+             + COALESCE(pg_total_relation_size(to_regclass($3)), 0))::bigint FROM {}",
+            self.table
+        );
+        let (terms, stats) = (lexical::terms_table(&self.table), lexical::stats_table(&self.table));
         let (count, bytes) = self.run("info", Retry::Idempotent, |client| {
-            let row = client.query_one(&sql, &[&self.table])?;
+            let row = client.query_one(&sql, &[&self.table, &terms, &stats])?;
             Ok((row.get::<_, i64>(0), row.get::<_, i64>(1)))
         })?;
         Ok(CollectionInfo {

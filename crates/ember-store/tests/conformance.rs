@@ -380,6 +380,282 @@ fn hnsw_search_finds_the_exact_neighbours() {
     }
 }
 
+/// Words with stems, stopwords and case variants, so the analyzer matters.
+const WORDS: &[&str] = &[
+    "protein",
+    "proteins",
+    "cell",
+    "cells",
+    "Cellular",
+    "gene",
+    "genes",
+    "expression",
+    "the",
+    "of",
+    "and",
+    "in",
+    "cancer",
+    "tumor",
+    "tumour",
+    "mouse",
+    "mice",
+    "human",
+    "study",
+    "studies",
+    "studied",
+    "effect",
+    "effects",
+    "increase",
+    "increased",
+    "increasing",
+    "risk",
+    "patients",
+    "patient",
+    "treatment",
+    "dose",
+    "virus",
+    "viral",
+    "infection",
+    "immune",
+    "response",
+    "responses",
+    "blood",
+    "brain",
+    "neuron",
+    "neurons",
+    "signal",
+    "signalling",
+    "pathway",
+    "pathways",
+    "DNA",
+    "RNA",
+    "binding",
+    "bound",
+    "receptor",
+    "receptors",
+    "is",
+    "a",
+    "with",
+];
+
+/// A seeded text of `len` words, skewed toward the first words (as real text is).
+fn words_text(seed: u64, len: usize) -> String {
+    vector(seed, len)
+        .iter()
+        .map(|x| {
+            let u = (x + 1.0) / 2.0;
+            WORDS[((u * u) * WORDS.len() as f32) as usize % WORDS.len()]
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn text_corpus(n: usize, seed: u64, dim: usize) -> Vec<Document> {
+    (0..n)
+        .map(|i| {
+            let len = 3 + (i * 7 + seed as usize) % 40 + if i % 13 == 0 { 150 } else { 0 };
+            Document {
+                id: format!("t{i:04}"),
+                text: if i % 97 == 5 { "the of and".into() } else { words_text(seed * 10_000 + i as u64, len) },
+                vector: vector(seed + i as u64, dim),
+                metadata: meta(json!({"group": i % 5, "even": i % 2 == 0})),
+                ..Document::default()
+            }
+        })
+        .collect()
+}
+
+/// `got` equals the oracle's best `k`: the same ids in the same order, scores within 1e-4. Ties
+/// are ordered by id (PostgreSQL ranks so; the embedded store breaks ties by its internal slot,
+/// so both lists are reordered by id within ties), and of the last tie group, which `k` may cut,
+/// `got` holds members of the oracle's group. `wide` is the oracle's answer for more than `k`,
+/// so that the last tie group is seen whole.
+fn assert_same_ranking(got: &[ember_store::Hit], wide: &[ember_store::Hit], k: usize, what: &str) {
+    let by_score_then_id = |hits: &[ember_store::Hit]| -> Vec<(String, f32)> {
+        let mut v: Vec<(String, f32)> = hits.iter().map(|h| (h.id.clone(), h.score)).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    };
+    let wide = by_score_then_id(wide);
+    let got = by_score_then_id(got);
+    assert_eq!(got.len(), wide.len().min(k), "{what}: hit count");
+    let Some(last) = got.last().map(|h| h.1) else { return };
+    let settled = got.iter().filter(|h| (h.1 - last).abs() > 1e-4).count();
+    assert_eq!(
+        got[..settled].iter().map(|h| &h.0).collect::<Vec<_>>(),
+        wide[..settled].iter().map(|h| &h.0).collect::<Vec<_>>(),
+        "{what}: ids\n got {got:?}\nwant {:?}",
+        &wide[..k.min(wide.len())]
+    );
+    for ((id, g), (_, w)) in got.iter().zip(&wide) {
+        assert!((g - w).abs() <= 1e-4, "{what}: {id} scores {g}, the embedded store {w}");
+    }
+    let group: Vec<&String> = wide.iter().filter(|h| (h.1 - last).abs() <= 1e-4).map(|h| &h.0).collect();
+    for (id, _) in &got[settled..] {
+        assert!(group.contains(&id), "{what}: {id} is not among the oracle's hits tied at {last}: {group:?}");
+    }
+}
+
+#[test]
+fn bm25_search_equals_the_embedded_store() {
+    use ember_index::sparse::LengthNorm;
+    use ember_store::{AnalyzerConfig, Bm25Params, TextIndexConfig};
+    let dim = 8;
+    let corpus = text_corpus(700, 3, dim);
+    let even = Filter::parse("even = true and group in [1, 2, 4]").unwrap();
+    let queries: Vec<String> = (0..40)
+        .map(|q| words_text(50_000 + q, 1 + q as usize % 6))
+        .chain(["cells cells proteins".into(), "unknownword tumour".into(), "the of".into(), String::new()])
+        .collect();
+    let reference = embedded();
+    let texts = [
+        TextIndexConfig::new(AnalyzerConfig::english()),
+        TextIndexConfig {
+            analyzer: AnalyzerConfig::plain(),
+            bm25: Bm25Params { k1: 0.9, b: 0.4, length_norm: LengthNorm::Exact },
+        },
+    ];
+    for (ti, text) in texts.into_iter().enumerate() {
+        let name = format!("text{ti}");
+        let cfg = CollectionConfig { text_index: Some(text), ..config(dim, Similarity::Cosine, IndexKind::Flat) };
+        for b in backends(&format!("bm25_{ti}")) {
+            let oracle = reference.store.create_collection(&format!("{name}-{}", b.name), cfg.clone()).unwrap();
+            let c = b.store.create_collection(&name, cfg.clone()).unwrap();
+            let check = |c: &dyn VectorCollection, oracle: &dyn VectorCollection, stage: &str| {
+                let mut matched = 0;
+                for q in &queries {
+                    for (k, f) in [(10, None), (3, None), (25, Some(&even)), (1000, None)] {
+                        let wide = oracle.search_text(q, k + 60, f).unwrap();
+                        let got = c.search_text(q, k, f).unwrap();
+                        assert_same_ranking(&got, &wide, k, &format!("{} {name} {stage} {q:?} k={k}", b.name));
+                        if let Some(f) = f {
+                            assert!(got.iter().all(|h| f.matches(&h.document.metadata)));
+                        }
+                        matched += got.len();
+                    }
+                }
+                assert!(matched > 2000, "{} {name} {stage}: only {matched} hits in all", b.name);
+            };
+            for batch in corpus.chunks(300) {
+                oracle.upsert(batch.to_vec()).unwrap();
+                c.upsert(batch.to_vec()).unwrap();
+            }
+            check(c.as_ref(), oracle.as_ref(), "loaded");
+            // Deletes, re-upserts with new text, replacements within a batch, an empty text.
+            let gone: Vec<&str> = corpus.iter().step_by(5).map(|d| d.id.as_str()).collect();
+            assert_eq!(c.delete(&gone).unwrap(), oracle.delete(&gone).unwrap());
+            let mut again: Vec<Document> = corpus.iter().step_by(10).cloned().collect();
+            for (i, d) in again.iter_mut().enumerate() {
+                d.text = if i % 9 == 0 { String::new() } else { words_text(90_000 + i as u64, 5 + i % 30) };
+            }
+            let mut replaced = corpus[1].clone();
+            replaced.text = "brain brain brain neurons".into();
+            again.push(corpus[1].clone());
+            again.push(replaced);
+            oracle.upsert(again.clone()).unwrap();
+            c.upsert(again).unwrap();
+            check(c.as_ref(), oracle.as_ref(), "after deletes and re-upserts");
+            // A fresh handle recovers the text index from the collection's config.
+            let reopened = b.store.collection(&name).unwrap();
+            assert_eq!(reopened.config(), &cfg, "{}", b.name);
+            check(reopened.as_ref(), oracle.as_ref(), "reopened");
+        }
+    }
+    // A collection without a text index says so.
+    for b in backends("bm25_missing") {
+        let c = b.store.create_collection("plain", config(dim, Similarity::Cosine, IndexKind::Flat)).unwrap();
+        let err = c.search_text("cells", 3, None).unwrap_err();
+        assert!(err.to_string().contains("BM25 text index"), "{}: {err}", b.name);
+    }
+}
+
+fn sparse_vector(seed: u64, terms: usize, vocab: u32) -> Vec<(u32, f32)> {
+    let v = vector(seed, terms * 2);
+    let mut out: Vec<(u32, f32)> = v
+        .chunks(2)
+        .map(|p| {
+            let u = (p[0] + 1.0) / 2.0;
+            (((u * u * u) * vocab as f32) as u32 % vocab, (p[1] + 1.0) * 1.5 + 0.01)
+        })
+        .collect();
+    out.sort_by_key(|e| e.0);
+    out.dedup_by_key(|e| e.0);
+    out
+}
+
+#[test]
+fn sparse_search_equals_the_embedded_store() {
+    use ember_store::SparseFieldConfig;
+    let dim = 8;
+    let cfg = CollectionConfig {
+        sparse: Some(SparseFieldConfig { model_id: "test/splade".into() }),
+        ..config(dim, Similarity::Dot, IndexKind::Flat)
+    };
+    let corpus: Vec<Document> = (0..800)
+        .map(|i| Document {
+            id: format!("s{i:04}"),
+            text: format!("doc {i}"),
+            vector: vector(i, dim),
+            metadata: meta(json!({"group": i % 5, "even": i % 2 == 0})),
+            // Some documents have no sparse vector; one has a term near u32's end (embedded only).
+            sparse: if i % 50 == 7 { Vec::new() } else { sparse_vector(i + 7, 5 + i as usize % 60, 3000) },
+            ..Document::default()
+        })
+        .collect();
+    let queries: Vec<Vec<(u32, f32)>> = (0..40).map(|q| sparse_vector(20_000 + q, 2 + q as usize % 25, 3000)).collect();
+    let filter = Filter::parse("group in [0, 3] or even = false").unwrap();
+    for b in backends("sparse") {
+        let reference = embedded();
+        let oracle = reference.store.create_collection("sparse", cfg.clone()).unwrap();
+        for batch in corpus.chunks(333) {
+            oracle.upsert(batch.to_vec()).unwrap();
+        }
+        let c = b.store.create_collection("sparse", cfg.clone()).unwrap();
+        for batch in corpus.chunks(333) {
+            c.upsert(batch.to_vec()).unwrap();
+        }
+        assert_eq!(c.get("s0003").unwrap().as_ref(), Some(&corpus[3]), "{}: reads back exactly", b.name);
+        assert_eq!(c.get("s0007").unwrap().unwrap().sparse, vec![], "{}", b.name);
+        let check = |c: &dyn VectorCollection, stage: &str| {
+            let mut matched = 0;
+            for (qi, q) in queries.iter().enumerate() {
+                for (k, f) in [(10, None), (20, Some(&filter)), (1, None)] {
+                    let wide = oracle.search_sparse(q, k + 60, f).unwrap();
+                    let got = c.search_sparse(q, k, f).unwrap();
+                    assert_same_ranking(&got, &wide, k, &format!("{} sparse {stage} q{qi} k={k}", b.name));
+                    matched += got.len();
+                }
+            }
+            assert!(matched > 800, "{} {stage}: {matched}", b.name);
+        };
+        check(c.as_ref(), "loaded");
+        let gone: Vec<&str> = corpus.iter().step_by(3).map(|d| d.id.as_str()).collect();
+        assert_eq!(c.delete(&gone).unwrap(), oracle.delete(&gone).unwrap());
+        let again: Vec<Document> = corpus
+            .iter()
+            .step_by(6)
+            .map(|d| Document { sparse: sparse_vector(d.vector.len() as u64 * 1000 + 3, 12, 3000), ..d.clone() })
+            .collect();
+        c.upsert(again.clone()).unwrap();
+        oracle.upsert(again).unwrap();
+        check(c.as_ref(), "after deletes and re-upserts");
+        check(b.store.collection("sparse").unwrap().as_ref(), "reopened");
+        // Bad sparse input is refused with the reason, and nothing of the batch is written.
+        let mut bad = corpus[1].clone();
+        bad.sparse = vec![(3, 1.0), (2, 1.0)];
+        let err = c.upsert(vec![corpus[2].clone(), bad]).unwrap_err();
+        assert!(err.to_string().contains("comes after a larger term"), "{}: {err}", b.name);
+        let err = c.search_sparse(&[(1, -1.0)], 3, None).unwrap_err();
+        assert!(err.to_string().contains("sparse query: the weight of term 1 is -1"), "{}: {err}", b.name);
+        assert_eq!(c.search_sparse(&[(1, 0.0)], 3, None).unwrap(), vec![], "{}", b.name);
+        let plain = b.store.create_collection("plain", config(dim, Similarity::Dot, IndexKind::Flat)).unwrap();
+        let err = plain.upsert(vec![corpus[1].clone()]).unwrap_err();
+        assert!(err.to_string().contains("the collection has no sparse field"), "{}: {err}", b.name);
+        let err = plain.search_sparse(&[(1, 1.0)], 3, None).unwrap_err();
+        assert!(err.to_string().contains("sparse field"), "{}: {err}", b.name);
+    }
+}
+
 #[test]
 fn mismatched_and_invalid_input_is_refused_whole() {
     for b in backends("invalid") {
@@ -691,6 +967,92 @@ mod postgres {
                 let plan = plan.join("\n");
                 let uses_index = plan.contains(&format!("Index Scan using {table}_hnsw"));
                 assert_eq!(uses_index, name != "flat", "{name}: {plan}");
+            }
+        }
+
+        /// A text index's postings and statistics tables are counted in the collection's size,
+        /// dropped with it, and a missing one is reported when the collection is opened.
+        #[test]
+        fn text_index_tables_live_and_die_with_their_collection() {
+            use ember_store::{AnalyzerConfig, TextIndexConfig};
+            let Some((schema, url)) = schema("text_tables") else { return };
+            let store = connect(&url);
+            let cfg = CollectionConfig {
+                text_index: Some(TextIndexConfig::new(AnalyzerConfig::english())),
+                ..config(4, Similarity::Cosine, IndexKind::Flat)
+            };
+            let c = store.create_collection("docs", cfg.clone()).unwrap();
+            c.upsert(text_corpus(50, 1, 4)).unwrap();
+            let mut admin = admin(&url);
+            let table: String =
+                admin.query_one("SELECT table_name FROM ember_collections WHERE name = 'docs'", &[]).unwrap().get(0);
+            let exists = |admin: &mut ::postgres::Client, t: &str| -> bool {
+                admin
+                    .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{}.{t}", schema.name)])
+                    .unwrap()
+                    .get(0)
+            };
+            let postings: i64 =
+                admin.query_one(&format!("SELECT count(*) FROM {}.{table}_terms", schema.name), &[]).unwrap().get(0);
+            assert!(postings > 100, "{postings} postings for 50 documents");
+            let table_only: i64 = admin
+                .query_one(&format!("SELECT pg_total_relation_size('{}.{table}')", schema.name), &[])
+                .unwrap()
+                .get(0);
+            assert!(c.info().unwrap().disk_bytes as i64 > table_only, "the postings count in the size");
+            admin.batch_execute(&format!("ALTER TABLE {}.{table}_stats RENAME TO moved", schema.name)).unwrap();
+            let message = store.collection("docs").unwrap_err().to_string();
+            assert!(message.contains(&format!("its text index table {table}_stats is missing")), "{message}");
+            admin.batch_execute(&format!("ALTER TABLE {}.moved RENAME TO {table}_stats", schema.name)).unwrap();
+            store.drop_collection("docs").unwrap();
+            for t in [table.clone(), format!("{table}_terms"), format!("{table}_stats")] {
+                assert!(!exists(&mut admin, &t), "{t} outlived its collection");
+            }
+        }
+
+        /// Concurrent upserts and deletes of overlapping documents keep the postings and BM25's
+        /// statistics consistent: afterwards, BM25 on PostgreSQL equals an embedded collection
+        /// holding the documents PostgreSQL ended up with.
+        #[test]
+        fn concurrent_writers_keep_bm25_statistics_exact() {
+            use ember_store::{AnalyzerConfig, TextIndexConfig};
+            let Some((_schema, url)) = schema("concurrent_text") else { return };
+            let store = connect(&format!("{url}&pool_size=4"));
+            let cfg = CollectionConfig {
+                text_index: Some(TextIndexConfig::new(AnalyzerConfig::english())),
+                ..config(4, Similarity::Cosine, IndexKind::Flat)
+            };
+            let c = store.create_collection("docs", cfg.clone()).unwrap();
+            let writers: Vec<_> = (0..4u64)
+                .map(|w| {
+                    let c = Arc::clone(&c);
+                    std::thread::spawn(move || {
+                        for round in 0..6u64 {
+                            // Overlapping ids, different texts per writer and round.
+                            let mut docs = text_corpus(120, 10 * w + round + 1, 4);
+                            docs.retain(|d| d.id.as_str() < "t0120");
+                            c.upsert(docs.iter().skip((w as usize * 17) % 40).cloned().collect()).unwrap();
+                            let gone: Vec<String> =
+                                (0..10).map(|i| format!("t{:04}", (w * 31 + round * 7 + i * 11) % 120)).collect();
+                            let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
+                            c.delete(&gone).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for w in writers {
+                w.join().unwrap();
+            }
+            let reference = embedded();
+            let oracle = reference.store.create_collection("docs", cfg).unwrap();
+            let survivors = c.scan(None).unwrap();
+            assert!(survivors.len() > 50, "{} documents survived", survivors.len());
+            oracle.upsert(survivors).unwrap();
+            for q in 0..30 {
+                let query = words_text(70_000 + q, 1 + q as usize % 5);
+                let wide = oracle.search_text(&query, 70, None).unwrap();
+                let got = c.search_text(&query, 10, None).unwrap();
+                assert_same_ranking(&got, &wide, 10, &format!("concurrent {query:?}"));
             }
         }
 

@@ -447,20 +447,29 @@ mod postgres {
             assert!(err.contains("does not store"), "{err}");
             assert!(pg.names().unwrap().is_empty(), "nothing created: {:?}", pg.names().unwrap());
 
-            // Text only: refused with a hint, then taken without the text index.
+            // A text index is held (BM25 on PostgreSQL): the same BM25 answers after the move;
+            // `without_text_index` leaves it out.
             let text = CollectionConfig {
                 text_index: Some(TextIndexConfig::new(AnalyzerConfig::english())),
                 ..CollectionConfig::dense("test/model", DIM, Similarity::Cosine)
             };
             let source = from.create_collection("text", text).unwrap();
             source.upsert((0..10).map(dense_doc).collect()).unwrap();
-            let err = run(from.as_ref(), "text", pg.as_ref(), "text", &MigrateOptions::default()).unwrap_err();
-            assert!(err.to_string().contains("--no-text-index"), "{err}");
-            let options = MigrateOptions { without_text_index: true, ..MigrateOptions::default() };
-            let report = run(from.as_ref(), "text", pg.as_ref(), "text", &options).unwrap();
+            let report = run(from.as_ref(), "text", pg.as_ref(), "text", &MigrateOptions::default()).unwrap();
             assert_eq!(report.destination_count, 10);
-            assert_eq!(pg.collection("text").unwrap().config().text_index, None);
-            assert_same_documents(source.as_ref(), pg.collection("text").unwrap().as_ref(), "without text index");
+            let moved = pg.collection("text").unwrap();
+            assert_eq!(moved.config().text_index, source.config().text_index);
+            let query = source.get(&source.scan_page(None, 1).unwrap()[0].id).unwrap().unwrap().text;
+            let ids = |hits: Vec<ember_store::Hit>| hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
+            assert_eq!(
+                ids(moved.search_text(&query, 5, None).unwrap()),
+                ids(source.search_text(&query, 5, None).unwrap())
+            );
+            let options = MigrateOptions { without_text_index: true, ..MigrateOptions::default() };
+            let report = run(from.as_ref(), "text", pg.as_ref(), "plain", &options).unwrap();
+            assert_eq!(report.destination_count, 10);
+            assert_eq!(pg.collection("plain").unwrap().config().text_index, None);
+            assert_same_documents(source.as_ref(), pg.collection("plain").unwrap().as_ref(), "without text index");
 
             // An existing destination with another dimension.
             pg.create_collection("narrow", CollectionConfig::dense("test/model", 4, Similarity::Cosine)).unwrap();

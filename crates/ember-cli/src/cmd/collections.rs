@@ -106,10 +106,8 @@ pub fn run(command: CollectionsCommand) -> anyhow::Result<()> {
         } => {
             let (model_id, dimension) = model_and_dimension(model.as_deref(), dimension, &revision)?;
             let store = store.open_any()?;
-            // The embedded store indexes text for BM25 by default (as `ember ingest` does);
-            // external stores keep no text index yet.
-            let text_index = (store.backend() == "embedded")
-                .then(|| TextIndexConfig { analyzer: AnalyzerConfig::english(), bm25: Bm25Params::default() });
+            // Every store indexes text for BM25 by default (as `ember ingest` does).
+            let text_index = Some(TextIndexConfig { analyzer: AnalyzerConfig::english(), bm25: Bm25Params::default() });
             let config = CollectionConfig {
                 text_index,
                 sparse: None,

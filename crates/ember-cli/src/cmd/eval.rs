@@ -58,6 +58,11 @@ pub struct EvalArgs {
     /// The BM25 analyzer of `--mode bm25|hybrid`: english or plain.
     #[arg(long, default_value = "english")]
     pub analyzer: String,
+    /// Retrieval (`--mode …`): keep the scratch collection in this store instead of an embedded
+    /// scratch store, e.g. `postgres://…` to measure PostgreSQL + pgvector. It is created for the
+    /// run and dropped afterwards.
+    #[arg(long)]
+    pub store: Option<String>,
     /// Retrieval depth.
     #[arg(long, default_value_t = 1000)]
     pub top_k: usize,
@@ -106,6 +111,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         "plain" => AnalyzerConfig::plain(),
         other => bail!("--analyzer {other}: english or plain"),
     });
+    let store = match &args.store {
+        Some(location) => {
+            let parsed = ember_store::StoreLocation::parse(location)?;
+            // Its errors name the server (without a password).
+            Some(ember_store::open_store(&parsed, ember_store::StoreOptions::default()).context("opening --store")?)
+        }
+        None => None,
+    };
     let wants_sparse = uses(&search, Source::Sparse);
     if args.sparse_model.is_some() && !wants_sparse {
         bail!("--sparse-model applies to --mode sparse, or --mode hybrid with sparse among --sources");
@@ -170,8 +183,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let sparse = sparse_model
                 .as_ref()
                 .map(|(_, m)| SparseStep::new(m as &dyn Embedder, sparse_cache.as_mut(), args.batch_size));
-            let result = engine_run(label, &ds, None, sparse, &options, &search, &text_index, &cache_dir)
-                .with_context(|| format!("evaluating {label} on {}", path.display()))?;
+            let result =
+                engine_run(label, &ds, None, sparse, &options, &search, &text_index, &cache_dir, store.clone())
+                    .with_context(|| format!("evaluating {label} on {}", path.display()))?;
             print_result(&result, args.json)?;
             results.push(result);
         }
@@ -221,7 +235,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 TaskKind::Retrieval => {
                     let sparse = sparse_provider.map(|m| SparseStep::new(m, sparse_cache.as_mut(), args.batch_size));
                     let ds = load_beir(path, split)?;
-                    engine_run(&label, &ds, Some(step), sparse, &options, &search, &text_index, &cache_dir)
+                    engine_run(
+                        &label,
+                        &ds,
+                        Some(step),
+                        sparse,
+                        &options,
+                        &search,
+                        &text_index,
+                        &cache_dir,
+                        store.clone(),
+                    )
                 }
                 TaskKind::Squad => retrieval::run(name, &load_squad(path)?, step, &options, *task),
                 TaskKind::Sts | TaskKind::PairClassification => {
@@ -292,6 +316,7 @@ fn engine_run(
     search: &Retrieval,
     text_index: &TextIndexConfig,
     cache_dir: &std::path::Path,
+    store: Option<std::sync::Arc<dyn ember_store::VectorStore>>,
 ) -> Result<ember_eval::TaskResult, ember_eval::EvalError> {
     let scratch = cache_dir.join(format!("scratch-{}", std::process::id()));
     if scratch.exists() {
@@ -306,6 +331,7 @@ fn engine_run(
         depth: search.depth,
         text_index: text_index.clone(),
         scratch: &scratch,
+        store,
     };
     let result = retrieval::run_engine(name, ds, step, sparse, options, &engine);
     let _ = std::fs::remove_dir_all(&scratch);

@@ -56,8 +56,7 @@ pub struct IngestArgs {
     #[arg(long, value_enum, default_value_t = PrecisionArg::Float32)]
     pub precision: PrecisionArg,
     /// BM25 text index of a new collection: `english` (Porter stemming, English stopwords),
-    /// `plain` (lowercased words), `chinese` (jieba) or `none`. Default: `english` in the
-    /// embedded store, `none` on external stores (which keep no text index yet).
+    /// `plain` (lowercased words), `chinese` (jieba) or `none`. Default: `english`.
     #[arg(long, value_enum)]
     pub text_index: Option<TextIndexArg>,
     /// BM25 term-frequency saturation of a new text index.
@@ -90,9 +89,8 @@ pub enum TextIndexArg {
 }
 
 impl IngestArgs {
-    fn text_index(&self, embedded: bool) -> Option<TextIndexConfig> {
-        let default = if embedded { TextIndexArg::English } else { TextIndexArg::None };
-        let analyzer = match self.text_index.unwrap_or(default) {
+    fn text_index(&self) -> Option<TextIndexConfig> {
+        let analyzer = match self.text_index.unwrap_or(TextIndexArg::English) {
             TextIndexArg::English => AnalyzerConfig::english(),
             TextIndexArg::Plain => AnalyzerConfig::plain(),
             TextIndexArg::Chinese => AnalyzerConfig::chinese(),
@@ -158,7 +156,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             PrecisionArg::Int8 => Precision::Int8,
             PrecisionArg::Binary => Precision::Binary,
         },
-        text_index: args.text_index(store.backend() == "embedded"),
+        text_index: args.text_index(),
         sparse: args.sparse_model.as_deref().map(|m| SparseFieldConfig { model_id: stable_model_ref(m) }),
         multivector: if args.multivector { Some(multivector_field(&model)?) } else { None },
     };

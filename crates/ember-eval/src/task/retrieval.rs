@@ -8,13 +8,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ember_core::{EmbedOptions, Similarity};
 use ember_engine::fusion::Fusion;
 use ember_engine::{retrieve_embedded, Mode, QueryEmbedding, SearchRequest, Source};
 use ember_index::{DenseIndex, FlatIndex};
-use ember_store::{CollectionConfig, Document, SparseFieldConfig, Store, StoreOptions, TextIndexConfig};
+use ember_store::{
+    CollectionConfig, Document, SparseFieldConfig, Store, StoreOptions, TextIndexConfig, VectorCollection, VectorStore,
+};
 
 use super::{EmbedStep, EvalOptions, SparseStep, TaskKind, TaskResult};
 use crate::dataset::RetrievalDataset;
@@ -89,6 +92,27 @@ pub struct EngineRetrieval<'a> {
     pub text_index: TextIndexConfig,
     /// An empty directory for the scratch store (the caller removes it afterwards).
     pub scratch: &'a Path,
+    /// Where the scratch collection lives instead (PostgreSQL, …): it is created there for the
+    /// run and dropped afterwards. `None`: an embedded store in `scratch`.
+    pub store: Option<Arc<dyn VectorStore>>,
+}
+
+/// A scratch collection on an external store, dropped when the run ends (or fails).
+struct ScratchCollection {
+    store: Arc<dyn VectorStore>,
+    name: String,
+}
+
+impl Drop for ScratchCollection {
+    fn drop(&mut self) {
+        if let Err(e) = self.store.drop_collection(&self.name) {
+            eprintln!(
+                "warning: could not drop the scratch collection '{}' on {}: {e}",
+                self.name,
+                self.store.location()
+            );
+        }
+    }
 }
 
 impl EngineRetrieval<'_> {
@@ -172,10 +196,22 @@ pub fn search_engine(
         sparse: sparse_field,
         ..CollectionConfig::dense(model_id, dim, Similarity::Cosine)
     };
-    let store_options =
-        StoreOptions { wal_flush_bytes: u64::MAX, background_maintenance: false, ..StoreOptions::default() };
-    let store = Store::open_with(retrieval.scratch, store_options)?;
-    let collection = store.create_collection("corpus", config)?;
+    let (collection, _scratch): (Arc<dyn VectorCollection>, Option<ScratchCollection>) = match &retrieval.store {
+        Some(store) => {
+            let name = format!("ember-eval-scratch-{}", std::process::id());
+            if store.names()?.contains(&name) {
+                store.drop_collection(&name)?;
+            }
+            let collection = store.create_collection(&name, config)?;
+            (collection, Some(ScratchCollection { store: Arc::clone(store), name }))
+        }
+        None => {
+            let store_options =
+                StoreOptions { wal_flush_bytes: u64::MAX, background_maintenance: false, ..StoreOptions::default() };
+            let store = Store::open_with(retrieval.scratch, store_options)?;
+            (Arc::new(store.create_collection("corpus", config)?), None)
+        }
+    };
     let mut docs: Vec<Document> = Vec::with_capacity(SCRATCH_BATCH);
     for (i, (doc, text)) in ds.corpus.iter().zip(texts).enumerate() {
         let vector = doc_vectors.as_ref().map_or_else(|| vec![1.0], |v| v[i].clone());
@@ -204,7 +240,7 @@ pub fn search_engine(
             ..QueryEmbedding::default()
         };
         let started = Instant::now();
-        let response = retrieve_embedded(&collection, &request, &query)?;
+        let response = retrieve_embedded(collection.as_ref(), &request, &query)?;
         latencies.push(started.elapsed().as_secs_f64());
         let ranked: HashMap<String, f32> = response
             .hits

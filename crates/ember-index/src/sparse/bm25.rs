@@ -153,6 +153,57 @@ impl Bm25Scorer {
     }
 }
 
+/// BM25 exactly as [`InvertedIndex::search_text`](super::InvertedIndex::search_text) scores it,
+/// for a store that keeps its postings and statistics elsewhere (ember's PostgreSQL backend):
+/// given the collection's statistics, a query term's weight and each posting's contribution come
+/// out float for float as in the inverted index. Sum a document's contributions in `f64` and
+/// round to `f32` ([`Bm25Formula::sum`]): the inverted index sums in exact fixed point, which gives
+/// the same `f32` whenever the contributions' exponents lie within 29 binary orders of one
+/// another (every realistic query), and otherwise differs by at most one rounding.
+#[derive(Debug, Clone)]
+pub struct Bm25Formula {
+    scorer: Bm25Scorer,
+    docs: usize,
+}
+
+impl Bm25Formula {
+    /// `docs`: documents with at least one term (Lucene's `docCount`); `total_len`: the sum of
+    /// their lengths in tokens.
+    pub fn new(params: &Bm25Params, docs: usize, total_len: u64) -> Self {
+        Bm25Formula { scorer: Bm25Scorer::new(params, docs, total_len), docs }
+    }
+
+    /// The weight of a query term seen `count` times in the query and held by `df` documents.
+    pub fn term_weight(&self, count: u32, df: usize) -> f32 {
+        count as f32 * idf(self.docs, df)
+    }
+
+    /// The average document length the scores use.
+    pub fn avgdl(&self) -> f32 {
+        self.scorer.avgdl
+    }
+
+    /// The length that enters the score for a document of `len` tokens: Lucene's one-byte length
+    /// ([`LengthNorm::Lucene`], rounded down) or `len` itself ([`LengthNorm::Exact`]).
+    pub fn norm_length(params: &Bm25Params, len: u32) -> u32 {
+        match params.length_norm {
+            LengthNorm::Lucene => byte4_to_int(int_to_byte4(len)),
+            LengthNorm::Exact => len,
+        }
+    }
+
+    /// One posting's contribution: a term of weight `weight` found `tf` times in a document of
+    /// `len` tokens.
+    pub fn contribution(&self, weight: f32, tf: u32, len: u32) -> f32 {
+        Bm25Scorer::score(weight, tf as f32, self.scorer.norm_inverse(len))
+    }
+
+    /// A document's score from its contributions.
+    pub fn sum(contributions: impl IntoIterator<Item = f32>) -> f32 {
+        contributions.into_iter().map(f64::from).sum::<f64>() as f32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ pub mod search;
 mod tests;
 
 pub use analyzer::{Analyzer, AnalyzerConfig, Language, Segmenter, Stemmer, Stopwords, LUCENE_ENGLISH_STOPWORDS};
-pub use bm25::{Bm25Params, LengthNorm};
+pub use bm25::{Bm25Formula, Bm25Params, LengthNorm};
 pub use error::SparseError;
 pub use index::{InvertedIndex, InvertedIndexParams, MAX_SPARSE_ID};
 pub use search::SearchStats;

@@ -540,3 +540,55 @@ fn analyzer_configs_are_serde_data() {
         InvertedIndexParams::dot()
     );
 }
+
+/// `Bm25Formula` (for stores that keep postings elsewhere) scores every hit of the inverted
+/// index bit for bit, from the statistics alone: both length norms, repeated query terms, after
+/// removals.
+#[test]
+fn bm25_formula_scores_what_the_index_scores() {
+    for (seed, length_norm) in [(5, LengthNorm::Lucene), (6, LengthNorm::Exact)] {
+        let params = Bm25Params { k1: 0.9, b: 0.4, length_norm };
+        let docs = random_corpus(1500, 400, seed);
+        let mut index = bm25_index(AnalyzerConfig::plain(), params);
+        for (id, d) in docs.iter().enumerate() {
+            index.insert_text(id, d).unwrap();
+        }
+        for id in (0..docs.len()).step_by(7) {
+            index.remove(id);
+        }
+        let live: Vec<usize> = (0..docs.len()).filter(|id| id % 7 != 0).collect();
+        let analyzer = Analyzer::new(AnalyzerConfig::plain()).unwrap();
+        let tf = |id: usize| -> BTreeMap<String, u32> {
+            let mut counts = BTreeMap::new();
+            for t in analyzer.analyze(&docs[id]) {
+                *counts.entry(t).or_insert(0) += 1;
+            }
+            counts
+        };
+        let tfs: BTreeMap<usize, BTreeMap<String, u32>> = live.iter().map(|&id| (id, tf(id))).collect();
+        let lens: BTreeMap<usize, u32> = tfs.iter().map(|(&id, c)| (id, c.values().sum())).collect();
+        let with_terms = lens.values().filter(|&&l| l > 0).count();
+        let total: u64 = lens.values().map(|&l| u64::from(l)).sum();
+        let formula = Bm25Formula::new(&params, with_terms, total);
+        let mut rng = SplitMix64::new(seed + 50);
+        let mut checked = 0;
+        for _ in 0..100 {
+            let query = format!("{} {}", random_query(&mut rng, 400), random_query(&mut rng, 400));
+            let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+            for t in analyzer.analyze(&query) {
+                *counts.entry(t).or_insert(0) += 1;
+            }
+            for hit in index.search_text(&query, 50, None).unwrap() {
+                let contributions = counts.iter().filter_map(|(term, &count)| {
+                    let tf = *tfs[&hit.id].get(term)?;
+                    let df = tfs.values().filter(|c| c.contains_key(term)).count();
+                    Some(formula.contribution(formula.term_weight(count, df), tf, lens[&hit.id]))
+                });
+                assert_eq!(Bm25Formula::sum(contributions), hit.score, "query {query:?} doc {}", hit.id);
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+        assert_eq!(Bm25Formula::norm_length(&params, 201), if length_norm == LengthNorm::Lucene { 200 } else { 201 });
+    }
+}
