@@ -56,9 +56,6 @@ pub struct PackedLinear {
     amx: Option<amx::AmxWeight>,
 }
 
-/// Fewer rows than this run on the vector kernels even with AMX (a tile is 16 rows).
-const AMX_MIN_ROWS: usize = 8;
-
 thread_local! {
     /// The bfloat16 halves of the current product's `A`, reused across products.
     static SPLIT_A: RefCell<amx::SplitA> = RefCell::new(amx::SplitA::default());
@@ -135,7 +132,9 @@ impl PackedLinear {
             return;
         }
         #[cfg(target_arch = "x86_64")]
-        if let Some(w) = self.amx.as_ref().filter(|_| m >= AMX_MIN_ROWS) {
+        // Every product goes to AMX when the CPU has it, however few its rows: a row's result
+        // then never depends on the batch it came in (the kernels round differently).
+        if let Some(w) = &self.amx {
             self.forward_amx(w, a, m, out, epilogue);
             return;
         }
@@ -159,10 +158,13 @@ impl PackedLinear {
     #[cfg(target_arch = "x86_64")]
     fn forward_amx(&self, w: &amx::AmxWeight, a: &[f32], m: usize, out: &mut [f32], epilogue: Epilogue<'_>) {
         let (n, k) = (self.n, self.k);
-        SPLIT_A.with(|split| {
-            let mut split = split.borrow_mut();
-            split.fill(&a[..m * k], m, k);
-            let split = &*split;
+        // The buffer is taken out of the thread-local for the product, not borrowed through it:
+        // a rayon worker waiting for the parallel section below may run another product (a
+        // stolen job) on this same thread.
+        let mut buffer = SPLIT_A.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
+        {
+            buffer.fill(&a[..m * k], m, k);
+            let split = &buffer;
             let c = SharedOut(out.as_mut_ptr());
             let pairs = w.column_pairs();
             let run = |range: std::ops::Range<usize>| {
@@ -204,7 +206,8 @@ impl PackedLinear {
                 let per = pairs.div_ceil(threads);
                 (0..threads).into_par_iter().for_each(|t| run((t * per).min(pairs)..((t + 1) * per).min(pairs)));
             }
-        });
+        }
+        SPLIT_A.with(|cell| *cell.borrow_mut() = buffer);
     }
 
     /// All rows of `a` against panels `range`, writing their columns of `c`.
@@ -557,7 +560,7 @@ mod tests {
             eprintln!("no AMX on this CPU: the AMX product is not exercised");
             return;
         }
-        for (m, n, k) in [(8, 32, 32), (17, 50, 33), (40, 384, 384), (100, 96, 1536), (33, 1152, 384)] {
+        for (m, n, k) in [(1, 32, 32), (8, 32, 32), (17, 50, 33), (40, 384, 384), (100, 96, 1536), (33, 1152, 384)] {
             let a = random(m * k, 11);
             let w = random(n * k, 12);
             let b = random(n, 13);
