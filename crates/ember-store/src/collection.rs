@@ -188,7 +188,7 @@ impl State {
 
 /// What is wrong with a sparse vector, if anything: a non-finite or negative weight, a repeated
 /// term, or (for stored vectors, `sorted`) terms out of ascending order.
-fn sparse_problem(vector: &[(u32, f32)], sorted: bool) -> Option<String> {
+pub(crate) fn sparse_problem(vector: &[(u32, f32)], sorted: bool) -> Option<String> {
     if let Some((term, w)) = vector.iter().find(|(_, w)| !(w.is_finite() && *w >= 0.0)) {
         return Some(format!("the weight of term {term} is {w}, not a finite number ≥ 0"));
     }

@@ -40,6 +40,8 @@ mod error;
 pub mod filter;
 mod format;
 mod manifest;
+#[cfg(feature = "milvus")]
+mod milvus;
 mod op;
 #[cfg(feature = "postgres")]
 mod pgvector;
@@ -59,11 +61,13 @@ pub use ember_index::sparse::{AnalyzerConfig, Bm25Params};
 pub use error::StoreError;
 pub use filter::{Filter, FilterError};
 pub use format::{FORMAT_VERSION, MAX_RECORD_BYTES};
+#[cfg(feature = "milvus")]
+pub use milvus::{FusionRanker, MilvusCollection, MilvusStore};
 #[cfg(feature = "postgres")]
 pub use pgvector::PgVectorStore;
 pub use store::Store;
 pub use vector_store::{
-    open_store, BackendError, PgConnectOptions, SslMode, StoreLocation, VectorCollection, VectorStore,
+    open_store, BackendError, MilvusConnectOptions, PgConnectOptions, SslMode, StoreLocation, VectorCollection, VectorStore,
 };
 
 #[cfg(test)]
