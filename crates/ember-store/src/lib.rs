@@ -67,7 +67,8 @@ pub use milvus::{FusionRanker, MilvusCollection, MilvusStore};
 pub use pgvector::PgVectorStore;
 pub use store::Store;
 pub use vector_store::{
-    open_store, BackendError, MilvusConnectOptions, PgConnectOptions, SslMode, StoreLocation, VectorCollection, VectorStore,
+    open_store, BackendError, MilvusConnectOptions, PgConnectOptions, SslMode, StoreLocation, VectorCollection,
+    VectorStore,
 };
 
 #[cfg(test)]

@@ -42,9 +42,9 @@ use ember_core::Similarity;
 use ember_index::{DenseIndex, FlatIndex, InvertedIndex, InvertedIndexParams, Scored};
 use milvus::v2::prelude::{
     CollectionSchema, ConsistencyLevel, CreateCollectionRequest, DataType, DeleteRequest, DescribeCollectionRequest,
-    DropCollectionRequest, FieldSchema, GetRequest, HasCollectionRequest, HybridSearchRequest, Ids, IndexParam,
-    IndexType, ListCollectionsRequest, LoadCollectionRequest, MetricType, QueryRequest, RRFRerank, SearchRequest,
-    SearchVectors, SingleResult, SubSearchRequest, UpsertRequest, WeightedRerank,
+    DropCollectionRequest, FieldSchema, HasCollectionRequest, HybridSearchRequest, Ids, IndexParam, IndexType,
+    InsertRequest, LoadCollectionRequest, MetricType, QueryRequest, RRFRerank, SearchRequest, SearchVectors,
+    SingleResult, SubSearchRequest, UpsertRequest, WeightedRerank,
 };
 
 use self::connection::{Connection, Retry};
@@ -127,7 +127,9 @@ impl MilvusStore {
         };
         let properties = desc.get_properties();
         let format = properties.get(FORMAT_KEY).ok_or_else(|| {
-            mismatch(format!("the Milvus collection {milvus_name} has no '{FORMAT_KEY}' property (ember did not create it)"))
+            mismatch(format!(
+                "the Milvus collection {milvus_name} has no '{FORMAT_KEY}' property (ember did not create it)"
+            ))
         })?;
         if format.parse::<u32>().ok() != Some(FORMAT) {
             return Err(mismatch(format!("it has format {format}; this build reads format {FORMAT}")));
@@ -135,7 +137,9 @@ impl MilvusStore {
         let config: CollectionConfig = properties
             .get(CONFIG_KEY)
             .ok_or_else(|| mismatch(format!("its '{CONFIG_KEY}' property is missing")))
-            .and_then(|c| serde_json::from_str(c).map_err(|e| mismatch(format!("its '{CONFIG_KEY}' does not parse: {e}"))))?;
+            .and_then(|c| {
+                serde_json::from_str(c).map_err(|e| mismatch(format!("its '{CONFIG_KEY}' does not parse: {e}")))
+            })?;
         let fields = desc.get_schema().get_fields();
         let field = |n: &str| fields.iter().find(|f| f.get_name() == n);
         let mut want = vec![
@@ -247,24 +251,26 @@ impl VectorStore for MilvusStore {
                     .name(ID)
                     .data_type(DataType::VarChar)
                     .primary_key(true)
-                    .max_length(MAX_ID_BYTES as i32),
+                    .max_length(MAX_ID_BYTES as u32),
             )
-            .add_field(FieldSchema::new().name(TEXT).data_type(DataType::VarChar).max_length(MAX_TEXT_BYTES as i32))
+            .add_field(FieldSchema::new().name(TEXT).data_type(DataType::VarChar).max_length(MAX_TEXT_BYTES as u32))
             .add_field(FieldSchema::new().name(METADATA).data_type(DataType::Json))
-            .add_field(FieldSchema::new().name(DENSE).data_type(DataType::FloatVector).dimension(config.dimension as u32));
+            .add_field(
+                FieldSchema::new().name(DENSE).data_type(DataType::FloatVector).dimension(config.dimension as u32),
+            );
         let Some(metric) = metric(config.distance) else {
             return Err(StoreError::InvalidConfig { reason: "no Milvus metric for this distance".into() });
         };
         let dense_index = match config.index {
             IndexKind::Flat => IndexParam::new().field_name(DENSE).index_type(IndexType::Flat).metric_type(metric),
-            IndexKind::Hnsw { m, ef_construction } => IndexParam::new()
-                .field_name(DENSE)
-                .index_type(IndexType::Hnsw)
-                .metric_type(metric)
-                .extra_params(HashMap::from([
-                    ("M".to_string(), m.to_string()),
-                    ("efConstruction".to_string(), ef_construction.to_string()),
-                ])),
+            IndexKind::Hnsw { m, ef_construction } => {
+                IndexParam::new().field_name(DENSE).index_type(IndexType::Hnsw).metric_type(metric).extra_params(
+                    HashMap::from([
+                        ("M".to_string(), m.to_string()),
+                        ("efConstruction".to_string(), ef_construction.to_string()),
+                    ]),
+                )
+            }
         };
         let mut indexes = vec![dense_index];
         if config.sparse.is_some() {
@@ -317,13 +323,8 @@ impl VectorStore for MilvusStore {
     }
 
     fn names(&self) -> Result<Vec<String>, StoreError> {
-        let operation = "list collections";
-        let request = ListCollectionsRequest::builder().build().map_err(|e| self.connection.database_error(operation, e))?;
-        let listed = self.connection.run(operation, Retry::Idempotent, |client| {
-            let request = request.clone();
-            async move { client.list_collections(request).await }
-        })?;
-        let mut names: Vec<String> = listed.collection_names().iter().filter_map(|n| rows::ember_name(n)).collect();
+        let listed = self.connection.collection_names("list collections")?;
+        let mut names: Vec<String> = listed.iter().filter_map(|n| rows::ember_name(n)).collect();
         names.sort();
         Ok(names)
     }
@@ -405,32 +406,22 @@ impl MilvusCollection {
         .into()
     }
 
-    /// The documents under `ids` (those that exist), in no particular order.
+    /// The documents under `ids` (those that exist), in no particular order. (A query on
+    /// `id in [...]`: the SDK's `Get` sends a filter template, which milvus-lite does not parse.)
     fn get_many(&self, ids: &[&str]) -> Result<Vec<Document>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let mut out = Vec::new();
+        for chunk in ids.chunks(1000) {
+            let list: Vec<String> = chunk.iter().map(|id| rows::quote(id)).collect();
+            out.extend(self.query(&format!("{ID} in [{}]", list.join(", ")), "get")?);
         }
-        let request = GetRequest::builder()
-            .collection_name(&self.milvus_name)
-            .ids(Ids::VarChar(ids.iter().map(|s| s.to_string()).collect()))
-            .output_fields(rows::output_fields(self.has_sparse()))
-            .consistency_level(ConsistencyLevel::Strong)
-            .build()
-            .map_err(|e| self.request_error("get", e))?;
-        let response = self.run("get", Retry::Idempotent, |client| {
-            let request = request.clone();
-            async move { client.get(request).await }
-        })?;
-        let results = response.results();
-        rows::documents(results.get_output_fields(), results.get_row_count() as usize, self.has_sparse())
-            .map_err(|reason| self.malformed("get", reason))
+        Ok(out)
     }
 
-    /// Every document, in no particular order (one query; see docs/scaling.md for its limits).
-    fn all_documents(&self, operation: &str) -> Result<Vec<Document>, StoreError> {
+    /// The documents matching a Milvus boolean expression, in no particular order.
+    fn query(&self, filter: &str, operation: &str) -> Result<Vec<Document>, StoreError> {
         let request = QueryRequest::builder()
             .collection_name(&self.milvus_name)
-            .filter(format!("{ID} != \"\""))
+            .filter(filter)
             .output_fields(rows::output_fields(self.has_sparse()))
             .consistency_level(ConsistencyLevel::Strong)
             .build()
@@ -442,6 +433,11 @@ impl MilvusCollection {
         let results = response.results();
         rows::documents(results.get_output_fields(), results.get_row_count() as usize, self.has_sparse())
             .map_err(|reason| self.malformed(operation, reason))
+    }
+
+    /// Every document, in no particular order (one query; see docs/scaling.md for its limits).
+    fn all_documents(&self, operation: &str) -> Result<Vec<Document>, StoreError> {
+        self.query(&format!("{ID} != \"\""), operation)
     }
 
     /// One Milvus search of `limit` candidates on `field`, with their documents.
@@ -554,20 +550,32 @@ impl VectorCollection for MilvusCollection {
                 return Err(invalid(&doc.id, format!("vector[{i}] is {}", doc.vector[i])));
             }
             if doc.id.len() > MAX_ID_BYTES {
-                return Err(invalid(&doc.id, format!("the id is {} bytes; Milvus keys hold at most {MAX_ID_BYTES}", doc.id.len())));
+                return Err(invalid(
+                    &doc.id,
+                    format!("the id is {} bytes; Milvus keys hold at most {MAX_ID_BYTES}", doc.id.len()),
+                ));
             }
             if doc.text.len() > MAX_TEXT_BYTES {
                 return Err(invalid(
                     &doc.id,
-                    format!("the text is {} bytes; the Milvus text field holds at most {MAX_TEXT_BYTES}", doc.text.len()),
+                    format!(
+                        "the text is {} bytes; the Milvus text field holds at most {MAX_TEXT_BYTES}",
+                        doc.text.len()
+                    ),
                 ));
             }
             if !doc.multivector.is_empty() {
-                return Err(invalid(&doc.id, "it has token vectors but the collection has no multivector field".into()));
+                return Err(invalid(
+                    &doc.id,
+                    "it has token vectors but the collection has no multivector field".into(),
+                ));
             }
             if !doc.sparse.is_empty() {
                 if !self.has_sparse() {
-                    return Err(invalid(&doc.id, "it has a sparse vector but the collection has no sparse field".into()));
+                    return Err(invalid(
+                        &doc.id,
+                        "it has a sparse vector but the collection has no sparse field".into(),
+                    ));
                 }
                 if let Some(reason) = sparse_problem(&doc.sparse, true) {
                     return Err(invalid(&doc.id, format!("sparse vector: {reason}")));
@@ -575,7 +583,9 @@ impl VectorCollection for MilvusCollection {
                 if doc.sparse.iter().any(|(t, _)| *t >= PLACEHOLDER_TERM) {
                     return Err(invalid(
                         &doc.id,
-                        format!("sparse vector: term ids from {PLACEHOLDER_TERM} up are reserved by the milvus backend"),
+                        format!(
+                            "sparse vector: term ids from {PLACEHOLDER_TERM} up are reserved by the milvus backend"
+                        ),
                     ));
                 }
             }
@@ -591,11 +601,12 @@ impl VectorCollection for MilvusCollection {
         let kept: Vec<&Document> =
             docs.iter().enumerate().filter(|(i, d)| last[d.id.as_str()] == *i).map(|(_, d)| d).collect();
         let columns = rows::columns(&kept, self.has_sparse());
-        let request = UpsertRequest::builder()
+        let insert = InsertRequest::builder()
             .collection_name(&self.milvus_name)
             .columns(columns)
             .build()
             .map_err(|e| self.request_error("upsert", e))?;
+        let request = UpsertRequest::builder().insert(insert).build().map_err(|e| self.request_error("upsert", e))?;
         self.run("upsert", Retry::Idempotent, |client| {
             let request = request.clone();
             async move { client.upsert(request).await }
@@ -604,22 +615,28 @@ impl VectorCollection for MilvusCollection {
     }
 
     fn delete(&self, ids: &[&str]) -> Result<usize, StoreError> {
-        let mut unique: Vec<&str> = ids.iter().copied().filter(|id| !id.is_empty() && id.len() <= MAX_ID_BYTES).collect();
+        let mut unique: Vec<&str> =
+            ids.iter().copied().filter(|id| !id.is_empty() && id.len() <= MAX_ID_BYTES).collect();
         unique.sort_unstable();
         unique.dedup();
         let existing: Vec<String> = self.get_many(&unique)?.into_iter().map(|d| d.id).collect();
         if existing.is_empty() {
             return Ok(0);
         }
-        let request = DeleteRequest::builder()
-            .collection_name(&self.milvus_name)
-            .ids(Ids::VarChar(existing.clone()))
-            .build()
-            .map_err(|e| self.request_error("delete", e))?;
-        self.run("delete", Retry::Idempotent, |client| {
-            let request = request.clone();
-            async move { client.delete(request).await }
-        })?;
+        // By expression: the SDK sends deletes by id as a filter template, which milvus-lite does
+        // not parse.
+        for chunk in existing.chunks(1000) {
+            let list: Vec<String> = chunk.iter().map(|id| rows::quote(id)).collect();
+            let request = DeleteRequest::builder()
+                .collection_name(&self.milvus_name)
+                .filter(format!("{ID} in [{}]", list.join(", ")))
+                .build()
+                .map_err(|e| self.request_error("delete", e))?;
+            self.run("delete", Retry::Idempotent, |client| {
+                let request = request.clone();
+                async move { client.delete(request).await }
+            })?;
+        }
         Ok(existing.len())
     }
 
@@ -774,7 +791,8 @@ impl MilvusCollection {
             dense_request = dense_request.extra_params(HashMap::from([("ef".to_string(), ef.to_string())]));
         }
         let mut subs = vec![dense_request.build().map_err(|e| self.request_error("hybrid search", e))?];
-        if !probe.is_empty() {
+        let has_sparse_list = !probe.is_empty();
+        if has_sparse_list {
             subs.push(
                 SubSearchRequest::builder()
                     .vector_field(SPARSE)
@@ -790,9 +808,19 @@ impl MilvusCollection {
             .limit(limit.min(MAX_TOPK) as i64)
             .output_fields([ID])
             .consistency_level(ConsistencyLevel::Strong);
+        let lists = if has_sparse_list { 2 } else { 1 };
         let builder = match ranker {
             FusionRanker::Rrf { k } => builder.rerank(RRFRerank::new().k(*k as i64)),
-            FusionRanker::Weighted { weights } => builder.rerank(WeightedRerank::new().weights(weights.clone())),
+            FusionRanker::Weighted { weights } => {
+                if weights.len() != 2 {
+                    return Err(self.invalid_query(format!(
+                        "a weighted fusion of the dense and sparse lists takes 2 weights, got {}",
+                        weights.len()
+                    )));
+                }
+                // Without a sparse list (the query has no term), the dense list alone.
+                builder.rerank(WeightedRerank::new().weights(weights[..lists].to_vec()))
+            }
         };
         let request = builder.build().map_err(|e| self.request_error("hybrid search", e))?;
         let response = self.run("hybrid search", Retry::Idempotent, |client| {

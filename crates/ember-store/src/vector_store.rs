@@ -675,7 +675,8 @@ mod tests {
 
     #[test]
     fn milvus_locations_parse_and_never_print_credentials() {
-        let StoreLocation::Milvus(m) = StoreLocation::parse("milvus://ann:s3cret@db.example:19531/kb?retries=1").unwrap()
+        let StoreLocation::Milvus(m) =
+            StoreLocation::parse("milvus://ann:s3cret@db.example:19531/kb?retries=1").unwrap()
         else {
             panic!("not milvus")
         };
@@ -687,7 +688,10 @@ mod tests {
         assert_eq!(m.redacted_url(), "milvus://ann:***@db.example:19531/kb");
         assert!(!format!("{m:?}").contains("s3cret"));
         let m = MilvusConnectOptions::parse("milvus://127.0.0.1").unwrap();
-        assert_eq!((m.address.as_str(), m.tls, m.database.clone(), m.token.clone()), ("127.0.0.1:19530", false, None, None));
+        assert_eq!(
+            (m.address.as_str(), m.tls, m.database.clone(), m.token.clone()),
+            ("127.0.0.1:19530", false, None, None)
+        );
         let m = MilvusConnectOptions::parse("milvus+https://in01.zillizcloud.com:443?token=abc&timeout=5").unwrap();
         assert_eq!((m.endpoint().as_str(), m.timeout_s), ("https://in01.zillizcloud.com:443", 5));
         assert_eq!(m.redacted_url(), "milvus+https://***@in01.zillizcloud.com:443");

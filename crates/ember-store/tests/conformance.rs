@@ -750,7 +750,9 @@ mod milvus_protocol {
                     )
                     .add_field(sdk::FieldSchema::new().name("text").data_type(sdk::DataType::VarChar).max_length(64))
                     .add_field(sdk::FieldSchema::new().name("metadata").data_type(sdk::DataType::Json))
-                    .add_field(sdk::FieldSchema::new().name("dense").data_type(sdk::DataType::FloatVector).dimension(dim));
+                    .add_field(
+                        sdk::FieldSchema::new().name("dense").data_type(sdk::DataType::FloatVector).dimension(dim),
+                    );
                 let request = sdk::CreateCollectionRequest::builder()
                     .collection_name(name)
                     .schema(schema)
@@ -917,7 +919,10 @@ mod milvus_protocol {
             for q in 0..15u64 {
                 let (dense, sparse) = (vector(20_000 + q, 8), sparse(30_000 + q));
                 let mut expected: HashMap<String, f64> = HashMap::new();
-                let lists = [oracle.search(&dense, per_list, None).unwrap(), oracle.search_sparse(&sparse, per_list, None).unwrap()];
+                let lists = [
+                    oracle.search(&dense, per_list, None).unwrap(),
+                    oracle.search_sparse(&sparse, per_list, None).unwrap(),
+                ];
                 for list in &lists {
                     for (rank, hit) in list.iter().enumerate() {
                         *expected.entry(hit.id.clone()).or_default() += 1.0 / (60.0 + rank as f64 + 1.0);
@@ -926,16 +931,23 @@ mod milvus_protocol {
                 let mut best: Vec<f64> = expected.values().copied().collect();
                 best.sort_by(|a, b| b.total_cmp(a));
                 best.truncate(limit);
-                let got = c.hybrid_search_native(&dense, &sparse, per_list, limit, &FusionRanker::Rrf { k: 60 }).unwrap();
+                let got =
+                    c.hybrid_search_native(&dense, &sparse, per_list, limit, &FusionRanker::Rrf { k: 60 }).unwrap();
                 assert_eq!(got.len(), limit, "q{q}");
                 for ((id, score), want) in got.iter().zip(&best) {
                     let fused = expected.get(id).copied().unwrap_or(f64::NAN);
                     assert!((f64::from(*score) - fused).abs() < 1e-5, "q{q} {id}: Milvus {score}, ember's RRF {fused}");
                     assert!((f64::from(*score) - want).abs() < 1e-5, "q{q} {id}: rank order {score} vs {want}");
                 }
-                let weighted =
-                    c.hybrid_search_native(&dense, &sparse, per_list, limit, &FusionRanker::Weighted { weights: vec![0.7, 0.3] })
-                        .unwrap();
+                let weighted = c
+                    .hybrid_search_native(
+                        &dense,
+                        &sparse,
+                        per_list,
+                        limit,
+                        &FusionRanker::Weighted { weights: vec![0.7, 0.3] },
+                    )
+                    .unwrap();
                 assert_eq!(weighted.len(), limit, "q{q}");
                 assert!(weighted.windows(2).all(|w| w[0].1 >= w[1].1), "q{q}: best first");
                 assert!(weighted.iter().all(|(id, _)| expected.contains_key(id)), "q{q}: only ids of the two lists");
@@ -1073,7 +1085,8 @@ mod milvus_protocol {
                         matches!(err, StoreError::Backend(BackendError::Unavailable { attempts: 1, .. })),
                         "{message}"
                     );
-                    let prefix = format!("upsert (collection '{name}') on milvus://127.0.0.1:{}/{db} failed", proxy.port);
+                    let prefix =
+                        format!("upsert (collection '{name}') on milvus://127.0.0.1:{}/{db} failed", proxy.port);
                     assert!(message.starts_with(&prefix), "{message}");
                     assert_eq!(ids(&check.scan(None).unwrap()), ["before"], "nothing of the batch is written");
                 } else {
@@ -1090,7 +1103,10 @@ mod milvus_protocol {
                     matches!(err, StoreError::Backend(BackendError::Unavailable { attempts, .. }) if attempts == retries + 1),
                     "{message}"
                 );
-                assert!(message.contains(&format!("on milvus://127.0.0.1:{}/{db} failed after", proxy.port)), "{message}");
+                assert!(
+                    message.contains(&format!("on milvus://127.0.0.1:{}/{db} failed after", proxy.port)),
+                    "{message}"
+                );
                 assert!(started.elapsed() < Duration::from_secs(20), "gave up after {:?}", started.elapsed());
             }
         }

@@ -4,8 +4,12 @@
 use std::future::Future;
 use std::time::Duration;
 
+use base64::Engine;
+use milvus::proto::milvus::milvus_service_client::MilvusServiceClient;
+use milvus::proto::milvus::ShowCollectionsRequest;
 use milvus::v2::error::Error as MilvusError;
 use milvus::v2::prelude::{ClientV2, ConnectConfig, RetryConfig, TelemetryConfig};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::error::StoreError;
 use crate::vector_store::{BackendError, MilvusConnectOptions};
@@ -25,6 +29,12 @@ pub(super) enum Retry {
 pub(super) struct Connection {
     runtime: tokio::runtime::Runtime,
     client: ClientV2,
+    /// The protocol's own client, for `ShowCollections`: the SDK's `list_collections` refuses a
+    /// response without collection ids, which milvus-lite sends.
+    raw: MilvusServiceClient<Channel>,
+    /// `authorization` metadata for `raw` (base64 of the token, as the SDK sends it).
+    authorization: Option<String>,
+    database: Option<String>,
     /// The server's location without credentials.
     pub(super) url: String,
     retries: u32,
@@ -118,7 +128,55 @@ impl Connection {
                 }
             }
         };
-        Ok(Connection { runtime, client, url, retries: options.retries })
+        let invalid = |reason: String| BackendError::InvalidLocation { location: url.clone(), reason };
+        let mut endpoint = Endpoint::from_shared(options.endpoint())
+            .map_err(|e| invalid(format!("not a gRPC endpoint: {e}")))?
+            .connect_timeout(Duration::from_secs(options.connect_timeout_s))
+            .timeout(Duration::from_secs(options.timeout_s));
+        if options.tls {
+            endpoint = endpoint
+                .tls_config(ClientTlsConfig::new().with_native_roots())
+                .map_err(|e| invalid(format!("TLS setup failed: {e}")))?;
+        }
+        let raw = runtime.block_on(async { MilvusServiceClient::new(endpoint.connect_lazy()) });
+        let authorization = options.token.as_ref().map(|t| base64::engine::general_purpose::STANDARD.encode(t));
+        Ok(Connection {
+            runtime,
+            client,
+            raw,
+            authorization,
+            database: options.database.clone(),
+            url,
+            retries: options.retries,
+        })
+    }
+
+    /// Every collection's name in the database (`ShowCollections`).
+    pub(super) fn collection_names(&self, operation: &str) -> Result<Vec<String>, StoreError> {
+        self.run(operation, Retry::Idempotent, |_| {
+            let mut raw = self.raw.clone();
+            let mut request = tonic::Request::new(ShowCollectionsRequest {
+                db_name: self.database.clone().unwrap_or_default(),
+                ..Default::default()
+            });
+            let authorization = self.authorization.as_ref().and_then(|a| a.parse().ok());
+            if let Some(value) = authorization {
+                request.metadata_mut().insert("authorization", value);
+            }
+            if let Some(db) = self.database.as_ref().and_then(|d| d.parse().ok()) {
+                request.metadata_mut().insert("dbname", db);
+            }
+            async move {
+                let response = raw.show_collections(request).await?.into_inner();
+                match response.status {
+                    Some(status) if status.code != 0 => Err(MilvusError::Unexpected(format!(
+                        "ShowCollections failed (code {}): {}",
+                        status.code, status.reason
+                    ))),
+                    _ => Ok(response.collection_names),
+                }
+            }
+        })
     }
 
     /// Run one request, retrying connection failures as `retry` allows with exponential backoff

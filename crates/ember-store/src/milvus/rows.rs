@@ -61,12 +61,34 @@ pub(super) fn ember_name(milvus: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
+/// `s` as a string literal of Milvus's expression language (double quotes; `"`, `\`, and the
+/// line breaks and tab escaped, as its grammar and milvus-lite's parser read them).
+pub(super) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Documents as the columns of one upsert request.
 pub(super) fn columns(docs: &[&Document], sparse: bool) -> Vec<FieldData> {
     let mut out = vec![
         FieldData::VarChar { name: ID.into(), values: docs.iter().map(|d| d.id.clone()).collect() },
         FieldData::VarChar { name: TEXT.into(), values: docs.iter().map(|d| d.text.clone()).collect() },
-        FieldData::Json { name: METADATA.into(), values: docs.iter().map(|d| Value::Object(d.metadata.clone())).collect() },
+        FieldData::Json {
+            name: METADATA.into(),
+            values: docs.iter().map(|d| Value::Object(d.metadata.clone())).collect(),
+        },
         FieldData::FloatVector { name: DENSE.into(), values: docs.iter().map(|d| d.vector.clone()).collect() },
     ];
     if sparse {
@@ -105,7 +127,8 @@ pub(super) fn documents(fields: &[FieldData], rows: usize, sparse: bool) -> Resu
     let texts = column(TEXT)?.as_varchar().ok_or_else(|| wrong(TEXT))?;
     let metadata = column(METADATA)?.as_json().ok_or_else(|| wrong(METADATA))?;
     let vectors = column(DENSE)?.as_float_vectors().ok_or_else(|| wrong(DENSE))?;
-    let sparse = if sparse { Some(column(SPARSE)?.as_sparse_float_vectors().ok_or_else(|| wrong(SPARSE))?) } else { None };
+    let sparse =
+        if sparse { Some(column(SPARSE)?.as_sparse_float_vectors().ok_or_else(|| wrong(SPARSE))?) } else { None };
     for (name, len) in [(ID, ids.len()), (TEXT, texts.len()), (METADATA, metadata.len()), (DENSE, vectors.len())] {
         if len != rows {
             return Err(short(name, len));
@@ -136,6 +159,12 @@ pub(super) fn documents(fields: &[FieldData], rows: usize, sparse: bool) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_are_quoted_for_expressions() {
+        assert_eq!(quote("a"), r#""a""#);
+        assert_eq!(quote("say \"hi\"\\\n\t'é"), r#""say \"hi\"\\\n\t'é""#);
+    }
 
     #[test]
     fn names_map_one_to_one() {
