@@ -59,6 +59,7 @@ impl StoreArgs {
         let what = match &location {
             StoreLocation::Embedded(dir) => format!("the data directory {}", dir.display()),
             StoreLocation::Postgres(pg) => pg.redacted_url(),
+            StoreLocation::Milvus(milvus) => milvus.redacted_url(),
         };
         open_store(&location, StoreOptions::default()).with_context(|| format!("opening {what}"))
     }

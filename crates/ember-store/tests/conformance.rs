@@ -1111,6 +1111,52 @@ mod milvus_protocol {
             }
         }
 
+        /// The dense field gets Milvus's HNSW index (with the collection's M and efConstruction)
+        /// or FLAT, with the distance's metric, and the sparse field an inverted index, so the
+        /// recall test above measures Milvus's index, not an exact scan.
+        #[test]
+        fn collections_get_the_index_and_metric_their_config_names() {
+            let Some((_db, url)) = database("indexes") else { return };
+            let store = connect(&url);
+            let admin = admin(&url);
+            for (name, cfg, field, index, metric, params) in [
+                (
+                    "graph",
+                    config(8, Similarity::Cosine, IndexKind::Hnsw { m: 12, ef_construction: 48 }),
+                    "dense",
+                    sdk::IndexType::Hnsw,
+                    sdk::MetricType::Cosine,
+                    Some(("12", "48")),
+                ),
+                ("flat", config(8, Similarity::Euclidean, IndexKind::Flat), "dense", sdk::IndexType::Flat, sdk::MetricType::L2, None),
+                ("dot", sparse_config(8, IndexKind::Flat), "dense", sdk::IndexType::Flat, sdk::MetricType::Ip, None),
+                (
+                    "sparse",
+                    sparse_config(8, IndexKind::Flat),
+                    "sparse",
+                    sdk::IndexType::SparseInvertedIndex,
+                    sdk::MetricType::Ip,
+                    None,
+                ),
+            ] {
+                store.create_collection(name, cfg).unwrap();
+                let request = sdk::DescribeIndexRequest::builder()
+                    .collection_name(format!("ember_{name}"))
+                    .field_name(field)
+                    .build()
+                    .unwrap();
+                let described = admin.runtime.block_on(admin.client.describe_index(request)).unwrap();
+                let desc = described.indexes().iter().find(|d| d.get_field_name() == field).unwrap();
+                assert_eq!((desc.get_index_type(), desc.get_metric_type()), (index, metric), "{name}");
+                if let Some((m, ef_construction)) = params {
+                    let extra = desc.get_extra_params();
+                    let found = |k: &str| extra.get(k).cloned().unwrap_or_else(|| format!("{extra:?}"));
+                    assert!(found("M").contains(m), "{name}: {extra:?}");
+                    assert!(found("efConstruction").contains(ef_construction), "{name}: {extra:?}");
+                }
+            }
+        }
+
         /// Collections changed or made behind ember's back are named, not misread; configs and
         /// documents Milvus cannot hold are refused with the reason.
         #[test]
