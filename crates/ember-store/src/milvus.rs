@@ -263,13 +263,15 @@ impl VectorStore for MilvusStore {
         };
         let dense_index = match config.index {
             IndexKind::Flat => IndexParam::new().field_name(DENSE).index_type(IndexType::Flat).metric_type(metric),
+            // As pymilvus sends them: one `params` JSON object (Milvus also reads flat keys;
+            // milvus-lite reads only this).
             IndexKind::Hnsw { m, ef_construction } => {
-                IndexParam::new().field_name(DENSE).index_type(IndexType::Hnsw).metric_type(metric).extra_params(
-                    HashMap::from([
-                        ("M".to_string(), m.to_string()),
-                        ("efConstruction".to_string(), ef_construction.to_string()),
-                    ]),
-                )
+                let params = serde_json::json!({"M": m, "efConstruction": ef_construction}).to_string();
+                IndexParam::new()
+                    .field_name(DENSE)
+                    .index_type(IndexType::Hnsw)
+                    .metric_type(metric)
+                    .extra_params(HashMap::from([("params".to_string(), params)]))
             }
         };
         let mut indexes = vec![dense_index];

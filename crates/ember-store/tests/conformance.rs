@@ -1128,7 +1128,14 @@ mod milvus_protocol {
                     sdk::MetricType::Cosine,
                     Some(("12", "48")),
                 ),
-                ("flat", config(8, Similarity::Euclidean, IndexKind::Flat), "dense", sdk::IndexType::Flat, sdk::MetricType::L2, None),
+                (
+                    "flat",
+                    config(8, Similarity::Euclidean, IndexKind::Flat),
+                    "dense",
+                    sdk::IndexType::Flat,
+                    sdk::MetricType::L2,
+                    None,
+                ),
                 ("dot", sparse_config(8, IndexKind::Flat), "dense", sdk::IndexType::Flat, sdk::MetricType::Ip, None),
                 (
                     "sparse",
