@@ -819,7 +819,7 @@ mod milvus_protocol {
         /// A deterministic sparse vector (strictly ascending terms, weights > 0); empty for every
         /// 17th seed, as a document the sparse model found no term for.
         fn sparse(seed: u64) -> Vec<(u32, f32)> {
-            if seed % 17 == 0 {
+            if seed.is_multiple_of(17) {
                 return Vec::new();
             }
             let v = vector(seed.wrapping_add(5_000), 16);
