@@ -4,6 +4,8 @@
 //! ```sh
 //! cargo run --release -p ember-store --features postgres --example bench_backends -- \
 //!     --postgres postgres://postgres@127.0.0.1:54329/ember_test [--n 100000] [--dim 384] [--queries 200]
+//! cargo run --release -p ember-store --features milvus --example bench_backends -- \
+//!     --milvus milvus://milvus.internal:19530     # a real Milvus (milvus-lite measures nothing useful)
 //! ```
 //! Vectors are seeded random unit vectors around 256 centres; queries are other such vectors.
 //! Each backend gets a flat (exact) and an HNSW (m = 16, ef_construction = 64) collection,
@@ -55,6 +57,9 @@ fn main() {
     let mut locations = vec![("embedded", StoreLocation::Embedded(dir.path().to_path_buf()))];
     if let Some(url) = arg(&args, "--postgres") {
         locations.push(("postgres", StoreLocation::parse(&url).unwrap()));
+    }
+    if let Some(url) = arg(&args, "--milvus") {
+        locations.push(("milvus", StoreLocation::parse(&url).unwrap()));
     }
     println!("n = {n}, dim = {dim}, {nq} queries, k = 10, batches of 1000");
     println!("| backend | index | ingest vectors/s | query p50 ms | query p99 ms | recall@10 vs exact |");

@@ -1233,6 +1233,11 @@ mod milvus_protocol {
             assert_eq!(c.count().unwrap(), 0, "refused batches write nothing");
             let err = c.search_sparse(&[(1, 1.0)], 3, None).unwrap_err();
             assert!(matches!(err, StoreError::MissingField { .. }), "{err}");
+            // ember's BM25 and MaxSim are not Milvus's: unsupported, and saying so.
+            let err = c.search_text("cats", 3, None).unwrap_err();
+            assert_eq!(err.to_string(), "the milvus backend does not support BM25 text search");
+            let err = c.search_multivector(&[vec![1.0, 0.0]], 3, None, None).unwrap_err();
+            assert_eq!(err.to_string(), "the milvus backend does not support multi-vector search");
         }
     }
 }
