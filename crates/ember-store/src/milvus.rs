@@ -19,12 +19,13 @@
 //! store's and an exact search ranks as the embedded store's does. HNSW searches pass `ef`
 //! (the effort, at least the number of candidates).
 //!
-//! Filters are evaluated by ember (`Filter::matches`, the embedded store's own code) on the
-//! candidates: a filtered search asks for more candidates (×4 each round) until enough pass or
-//! the collection is exhausted, and past Milvus's largest `limit` (16,384) it scans the
-//! collection and scores exactly. Pushing filters into Milvus expressions is not done yet (the
-//! semantics of ember's filter language — arrays, missing fields, mixed types — differ from
-//! Milvus's JSON expressions); see docs/scaling.md.
+//! Filters: what maps onto Milvus's JSON expressions without doubt (equality and `in` on
+//! strings and booleans, combined by `and` / `or`; `filter/milvus.rs`) is pushed down as a
+//! prefilter that every matching document passes, and ember applies `Filter::matches` (the
+//! embedded store's own code) to the candidates, so results are the filter's exactly. A
+//! filtered search asks for more candidates (×4 each round) until enough pass or the collection
+//! is exhausted, and past Milvus's largest `limit` (16,384) it scans the collection and scores
+//! exactly; see docs/scaling.md.
 //!
 //! Upserts are one `Upsert` request per batch (applied whole or not at all) and are retried
 //! with backoff when the connection fails; deletes read which ids exist, then delete them by id
@@ -437,9 +438,13 @@ impl MilvusCollection {
             .map_err(|reason| self.malformed(operation, reason))
     }
 
-    /// Every document, in no particular order (one query; see docs/scaling.md for its limits).
-    fn all_documents(&self, operation: &str) -> Result<Vec<Document>, StoreError> {
-        self.query(&format!("{ID} != \"\""), operation)
+    /// Every document passing `prefilter` (all without one), in no particular order (one
+    /// query; see docs/scaling.md for its limits).
+    fn all_documents(&self, operation: &str, prefilter: Option<&str>) -> Result<Vec<Document>, StoreError> {
+        match prefilter {
+            Some(p) => self.query(&format!("{ID} != \"\" and {p}"), operation),
+            None => self.query(&format!("{ID} != \"\""), operation),
+        }
     }
 
     /// One Milvus search of `limit` candidates on `field`, with their documents.
@@ -449,6 +454,7 @@ impl MilvusCollection {
         vectors: SearchVectors,
         limit: usize,
         ef: Option<usize>,
+        prefilter: Option<&str>,
     ) -> Result<Vec<Document>, StoreError> {
         let mut builder = SearchRequest::builder()
             .collection_name(&self.milvus_name)
@@ -459,6 +465,9 @@ impl MilvusCollection {
             .consistency_level(ConsistencyLevel::Strong);
         if let Some(ef) = ef {
             builder = builder.extra_params(HashMap::from([("ef".to_string(), ef.to_string())]));
+        }
+        if let Some(p) = prefilter {
+            builder = builder.filter(p);
         }
         let request = builder.build().map_err(|e| self.request_error("search", e))?;
         let response = self.run("search", Retry::Idempotent, |client| {
@@ -472,24 +481,26 @@ impl MilvusCollection {
         Ok(docs)
     }
 
-    /// Candidates for the best `want` documents passing `filter`: Milvus's best `want`, then
-    /// ×4 more while too few pass, and every document when Milvus's `limit` would be exceeded.
-    /// `search(limit)` runs one Milvus search.
+    /// Candidates for the best `want` documents passing `filter`: Milvus's best `want` among
+    /// those passing the filter's prefilter (`Filter::to_milvus_prefilter`, a superset), then ×4
+    /// more while too few pass the filter itself, and every document when Milvus's `limit` would
+    /// be exceeded. `search(limit, prefilter)` runs one Milvus search.
     fn filtered_candidates(
         &self,
         want: usize,
         filter: Option<&Filter>,
-        mut search: impl FnMut(usize) -> Result<Vec<Document>, StoreError>,
+        mut search: impl FnMut(usize, Option<&str>) -> Result<Vec<Document>, StoreError>,
     ) -> Result<Vec<Document>, StoreError> {
         let passes = |d: &Document| filter.is_none_or(|f| f.matches(&d.metadata));
+        let prefilter = filter.and_then(|f| f.to_milvus_prefilter(METADATA));
         let mut limit = want;
         loop {
             if limit > MAX_TOPK {
-                let mut all = self.all_documents("search (exact scan)")?;
+                let mut all = self.all_documents("search (exact scan)", prefilter.as_deref())?;
                 all.retain(passes);
                 return Ok(all);
             }
-            let found = search(limit)?;
+            let found = search(limit, prefilter.as_deref())?;
             let exhausted = found.len() < limit;
             let kept: Vec<Document> = found.into_iter().filter(passes).collect();
             if kept.len() >= want || exhausted {
@@ -664,9 +675,9 @@ impl VectorCollection for MilvusCollection {
         // k-th hit then does not depend on Milvus's rounding.
         let want = k.saturating_add(k.max(10));
         let hnsw = matches!(self.config.index, IndexKind::Hnsw { .. });
-        let docs = self.filtered_candidates(want, filter, |limit| {
+        let docs = self.filtered_candidates(want, filter, |limit, prefilter| {
             let ef = hnsw.then(|| effort.unwrap_or(DEFAULT_EF).max(limit));
-            self.candidates(DENSE, SearchVectors::Float(vec![query.to_vec()]), limit, ef)
+            self.candidates(DENSE, SearchVectors::Float(vec![query.to_vec()]), limit, ef, prefilter)
         })?;
         let (dim, distance) = (self.config.dimension, self.config.distance);
         rescored(docs, |docs| {
@@ -680,7 +691,8 @@ impl VectorCollection for MilvusCollection {
     }
 
     fn scan(&self, filter: Option<&Filter>) -> Result<Vec<Document>, StoreError> {
-        let mut docs = self.all_documents("scan")?;
+        let prefilter = filter.and_then(|f| f.to_milvus_prefilter(METADATA));
+        let mut docs = self.all_documents("scan", prefilter.as_deref())?;
         if let Some(f) = filter {
             docs.retain(|d| f.matches(&d.metadata));
         }
@@ -738,8 +750,8 @@ impl VectorCollection for MilvusCollection {
             return Ok(Vec::new());
         }
         let want = k.saturating_add(k.max(10));
-        let docs = self.filtered_candidates(want, filter, |limit| {
-            self.candidates(SPARSE, SearchVectors::SparseFloat(vec![probe.clone()]), limit, None)
+        let docs = self.filtered_candidates(want, filter, |limit, prefilter| {
+            self.candidates(SPARSE, SearchVectors::SparseFloat(vec![probe.clone()]), limit, None, prefilter)
         })?;
         rescored(docs, |docs| {
             let sparse_error = |source| StoreError::SparseIndex { collection: self.name.clone(), source };

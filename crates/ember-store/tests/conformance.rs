@@ -1111,6 +1111,49 @@ mod milvus_protocol {
             }
         }
 
+        /// The filter parts pushed down to Milvus (`Filter::to_milvus_prefilter`) keep every
+        /// document the filter matches, on the corpus that covers every rule of the language, and
+        /// do narrow the candidates (the filter test above checks the final results).
+        #[test]
+        fn pushed_down_prefilters_keep_every_matching_document() {
+            let Some((_db, url)) = database("prefilter") else { return };
+            let store = connect(&url);
+            let corpus = filter_corpus(4);
+            store
+                .create_collection("docs", config(4, Similarity::Cosine, IndexKind::Flat))
+                .unwrap()
+                .upsert(corpus.clone())
+                .unwrap();
+            let admin = admin(&url);
+            let (mut pushed, mut narrowed, mut exact) = (0, 0, 0);
+            for src in FILTERS {
+                let f = Filter::parse(src).unwrap();
+                let Some(pre) = f.to_milvus_prefilter("metadata") else { continue };
+                pushed += 1;
+                let request = sdk::QueryRequest::builder()
+                    .collection_name("ember_docs")
+                    .filter(pre.clone())
+                    .output_fields(["id"])
+                    .consistency_level(sdk::ConsistencyLevel::Strong)
+                    .build()
+                    .unwrap();
+                let response = admin.runtime.block_on(admin.client.query(request)).unwrap();
+                let got: std::collections::BTreeSet<String> = response
+                    .results()
+                    .get_output_field("id")
+                    .and_then(|f| f.as_varchar())
+                    .map(|ids| ids.iter().cloned().collect())
+                    .unwrap_or_default();
+                let want: std::collections::BTreeSet<String> =
+                    corpus.iter().filter(|d| f.matches(&d.metadata)).map(|d| d.id.clone()).collect();
+                assert!(got.is_superset(&want), "{src}: the prefilter {pre} lost {:?}", want.difference(&got));
+                narrowed += usize::from(got.len() < corpus.len());
+                exact += usize::from(got == want);
+            }
+            eprintln!("{pushed} of {} filters pushed down; {narrowed} narrowed; {exact} exact", FILTERS.len());
+            assert!(pushed >= 12 && narrowed >= 12, "{pushed} pushed down, {narrowed} narrowed");
+        }
+
         /// The dense field gets Milvus's HNSW index (with the collection's M and efConstruction)
         /// or FLAT, with the distance's metric, and the sparse field an inverted index, so the
         /// recall test above measures Milvus's index, not an exact scan.

@@ -61,24 +61,7 @@ pub(super) fn ember_name(milvus: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
-/// `s` as a string literal of Milvus's expression language (double quotes; `"`, `\`, and the
-/// line breaks and tab escaped, as its grammar and milvus-lite's parser read them).
-pub(super) fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub(super) use crate::filter::milvus::quote;
 
 /// Documents as the columns of one upsert request.
 pub(super) fn columns(docs: &[&Document], sparse: bool) -> Vec<FieldData> {
