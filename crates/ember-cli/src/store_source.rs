@@ -1,4 +1,4 @@
-//! Where collections live: `--store LOCATION` (a directory or `postgres://…`), else
+//! Where collections live: `--store LOCATION` (a directory, `postgres://…` or `milvus://…`), else
 //! `$EMBER_STORE`, else the embedded store in `--data-dir`, else `$EMBER_DATA_DIR`, else the
 //! user's data directory (`$XDG_DATA_HOME/ember`, `~/.local/share/ember`). Read here, at the edge.
 
@@ -17,8 +17,10 @@ pub struct StoreArgs {
     /// The data directory holding the collections.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Where collections live: a directory (the embedded store) or a PostgreSQL + pgvector server,
-    /// `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require&pool_size=N]`.
+    /// Where collections live: a directory (the embedded store), a PostgreSQL + pgvector server,
+    /// `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require&pool_size=N]`,
+    /// or a Milvus server, `milvus://[user:password@]host[:port][/database][?tls=true&token=…]`
+    /// (`milvus+https://` for TLS).
     /// Default: `$EMBER_STORE`, else the embedded store in the data directory.
     #[arg(long, conflicts_with = "data_dir")]
     pub store: Option<String>,
@@ -64,6 +66,7 @@ pub fn display_location(location: &StoreLocation) -> String {
     match location {
         StoreLocation::Embedded(dir) => format!("the data directory {}", dir.display()),
         StoreLocation::Postgres(pg) => pg.redacted_url(),
+        StoreLocation::Milvus(milvus) => milvus.redacted_url(),
     }
 }
 

@@ -127,8 +127,8 @@ fn collections_on_postgres_work_like_the_embedded_store() {
 
 #[test]
 fn bad_store_locations_are_clear_errors() {
-    let o = ember(&["collections", "list", "--store", "milvus://localhost:19530"], None);
-    assert_error(&o, &["unknown store scheme 'milvus://'"]);
+    let o = ember(&["collections", "list", "--store", "qdrant://localhost:6334"], None);
+    assert_error(&o, &["unknown store scheme 'qdrant://'"]);
     let o = ember(&["collections", "list", "--store", "postgres://ann:hunter2@127.0.0.1:1/db?retries=0"], None);
     assert_error(&o, &["postgres://ann:***@127.0.0.1:1/db", "connect"]);
     assert!(!stderr(&o).contains("hunter2"), "{}", stderr(&o));

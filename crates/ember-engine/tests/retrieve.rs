@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ember_chunk::TokenCounter;
 use ember_core::embedder::BoxError;
@@ -338,4 +338,94 @@ fn hybrid_on_a_dense_only_collection_says_what_is_missing() {
     );
     let err = retrieve(&c, Models::dense(&model), &SearchRequest::new("q", 3, Mode::Bm25)).err().unwrap();
     assert!(err.to_string().starts_with("collection 'plain' has no BM25 text index; create it with"), "{err}");
+}
+
+/// A protocol test: the same ingest and searches (dense, sparse, hybrid dense + sparse with each
+/// fusion, filtered, reranked) on the Milvus-protocol server named by `EMBER_TEST_MILVUS_URL`
+/// (milvus-lite, scripts/setup-milvus.sh) as on the embedded store: the same hits, scores within
+/// 1e-5. The engine fuses the per-list searches itself, the same way on every backend. Under
+/// `CI=true` a missing server, or a build without ember-store's `milvus` feature, fails.
+#[test]
+fn hybrid_on_milvus_equals_the_embedded_store_protocol() {
+    use ember_store::{open_store, BackendError, Filter, StoreError, StoreLocation, StoreOptions, VectorStore};
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let url = match std::env::var("EMBER_TEST_MILVUS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(!ci, "CI=true but EMBER_TEST_MILVUS_URL is not set (scripts/setup-milvus.sh starts a server)");
+            eprintln!("\n!!! SKIPPING the engine's Milvus protocol test: EMBER_TEST_MILVUS_URL is not set.\n");
+            return;
+        }
+    };
+    let milvus = match open_store(&StoreLocation::parse(&url).unwrap(), StoreOptions::default()) {
+        Ok(store) => store,
+        Err(StoreError::Backend(BackendError::NotEnabled { .. })) if !ci => {
+            eprintln!("\n!!! SKIPPING the engine's Milvus protocol test: ember-store's `milvus` feature is off.\n");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let embedded: Arc<dyn VectorStore> = Arc::new(Store::open(dir.path()).unwrap());
+    let model = Multi::new("m3", OutputKinds { dense: true, sparse: true, multivector: false });
+    let name = format!("engine_kb_{}", std::process::id());
+    let _ = milvus.drop_collection(&name);
+    let settings = CollectionSettings {
+        sparse: Some(SparseFieldConfig { model_id: "m3".into() }),
+        ..CollectionSettings::default()
+    };
+    let options = IngestOptions { max_tokens: 64, overlap_tokens: 0, batch_chunks: 100 };
+    let mut docs = sources();
+    for (i, d) in docs.iter_mut().enumerate() {
+        d.metadata = serde_json::json!({"n": i, "even": i % 2 == 0}).as_object().cloned().unwrap();
+    }
+    let collections: Vec<Arc<dyn ember_store::VectorCollection>> = [&embedded, &milvus]
+        .iter()
+        .map(|store| {
+            let c = ember_engine::open_or_create_in(store.as_ref(), &name, &model, settings.clone()).unwrap();
+            ingest_with(c.as_ref(), Models::dense(&model), &Words, &docs, &options, &mut |_| {}).unwrap();
+            c
+        })
+        .collect();
+    assert_eq!(collections[1].backend(), "milvus");
+    assert_eq!(collections[1].count().unwrap(), collections[0].count().unwrap());
+    let reranker = ZebraReranker { calls: AtomicUsize::new(0) };
+    let even = Filter::parse("even = true").unwrap();
+    let dense_sparse = [Source::Dense, Source::Sparse];
+    let mut compared = 0;
+    for q in ["cat in the park", "zebra park", "running cats", "mice and mouse", "xylophone"] {
+        for fusion in [Fusion::Rrf { k: 60.0 }, Fusion::MinMax, Fusion::Dbsf] {
+            for (filter, rerank) in [(None, false), (Some(&even), false), (None, true)] {
+                for mode in [Mode::Dense, Mode::Sparse, Mode::Hybrid] {
+                    let request = SearchRequest {
+                        sources: if mode == Mode::Hybrid { &dense_sparse } else { &[] },
+                        fusion,
+                        filter,
+                        rerank: rerank.then_some(RerankStage { reranker: &reranker, top_n: 5 }),
+                        ..SearchRequest::new(q, 5, mode)
+                    };
+                    let results: Vec<Vec<(String, f32)>> = collections
+                        .iter()
+                        .map(|c| {
+                            retrieve(c.as_ref(), Models::dense(&model), &request)
+                                .unwrap()
+                                .hits
+                                .iter()
+                                .map(|h| (h.hit.id.clone(), h.hit.score))
+                                .collect()
+                        })
+                        .collect();
+                    let what = format!("{q:?} {mode:?} {fusion:?} filter={} rerank={rerank}", filter.is_some());
+                    let id_list = |r: &[(String, f32)]| r.iter().map(|h| h.0.clone()).collect::<Vec<_>>();
+                    assert_eq!(id_list(&results[1]), id_list(&results[0]), "{what}");
+                    for (m, e) in results[1].iter().zip(&results[0]) {
+                        assert!((m.1 - e.1).abs() <= 1e-5, "{what}: {} scores {} vs {}", m.0, m.1, e.1);
+                    }
+                    compared += usize::from(!results[0].is_empty());
+                }
+            }
+        }
+    }
+    assert!(compared >= 100, "only {compared} non-empty comparisons");
+    milvus.drop_collection(&name).unwrap();
 }

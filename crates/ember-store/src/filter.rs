@@ -22,6 +22,7 @@
 //! * `a != v` is exactly `not (a = v)`: it matches documents without `a`.
 //! * `exists a` matches when `a` is present and not null.
 
+pub mod milvus;
 pub mod sql;
 
 use std::cmp::Ordering;

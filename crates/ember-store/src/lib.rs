@@ -41,6 +41,8 @@ pub mod filter;
 mod format;
 mod manifest;
 mod migrate;
+#[cfg(feature = "milvus")]
+mod milvus;
 mod op;
 #[cfg(feature = "postgres")]
 mod pgvector;
@@ -64,11 +66,14 @@ pub use migrate::{
     checkpoint_file_name, describe, incompatibility, migrate, MigrateError, MigrateOptions, MigrateProgress,
     MigrateReport,
 };
+#[cfg(feature = "milvus")]
+pub use milvus::{FusionRanker, MilvusCollection, MilvusStore};
 #[cfg(feature = "postgres")]
 pub use pgvector::PgVectorStore;
 pub use store::Store;
 pub use vector_store::{
-    open_store, BackendError, PgConnectOptions, SslMode, StoreLocation, VectorCollection, VectorStore,
+    open_store, BackendError, MilvusConnectOptions, PgConnectOptions, SslMode, StoreLocation, VectorCollection,
+    VectorStore,
 };
 
 #[cfg(test)]

@@ -382,7 +382,8 @@ impl PgConnectOptions {
     }
 }
 
-/// `scheme://user:secret@host/…` → `scheme://user:***@host/…`; also hides a `password=` parameter.
+/// `scheme://user:secret@host/…` → `scheme://user:***@host/…`; also hides a `password=` or
+/// `token=` parameter.
 pub(crate) fn redact(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (Some(s), r),
@@ -405,7 +406,15 @@ pub(crate) fn redact(url: &str) -> String {
     };
     let query = query.map(|q| {
         q.split('&')
-            .map(|p| if p.starts_with("password=") { "password=***".to_string() } else { p.to_string() })
+            .map(|p| {
+                if p.starts_with("password=") {
+                    "password=***".to_string()
+                } else if p.starts_with("token=") {
+                    "token=***".to_string()
+                } else {
+                    p.to_string()
+                }
+            })
             .collect::<Vec<_>>()
             .join("&")
     });
@@ -423,6 +432,146 @@ pub(crate) fn redact(url: &str) -> String {
     out
 }
 
+/// How to reach a Milvus server: the endpoint, the database, the credentials (never printed; see
+/// [`MilvusConnectOptions::redacted_url`]) and ember's own settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MilvusConnectOptions {
+    /// `host:port` (port 19530 when not given).
+    pub address: String,
+    /// Whether the gRPC channel uses TLS (`milvus+https://…` or `?tls=true`).
+    pub tls: bool,
+    /// The Milvus database (`milvus://host:port/db`); the server's default one when `None`.
+    pub database: Option<String>,
+    /// `user:password` from the URL, or a `token=` (an API key), sent as Milvus's auth token.
+    pub token: Option<String>,
+    /// Retries of an operation that is safe to repeat when the server is unreachable or drops
+    /// the connection (`retries=`, default 3 retries after the first try).
+    pub retries: u32,
+    /// Seconds to wait for the server when connecting (`connect_timeout=`, default 10).
+    pub connect_timeout_s: u64,
+    /// Seconds one request may take (`timeout=`, default 60).
+    pub timeout_s: u64,
+    user: Option<String>,
+}
+
+impl fmt::Debug for MilvusConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MilvusConnectOptions")
+            .field("url", &self.redacted_url())
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("retries", &self.retries)
+            .field("connect_timeout_s", &self.connect_timeout_s)
+            .field("timeout_s", &self.timeout_s)
+            .finish()
+    }
+}
+
+impl MilvusConnectOptions {
+    /// Parse `milvus://[user:password@]host[:port][/database][?…]` (`milvus+https://` for TLS).
+    /// Query parameters: `tls` (`true`/`false`), `token` (an API key, instead of
+    /// `user:password`), `retries`, `connect_timeout`, `timeout` (seconds).
+    pub fn parse(location: &str) -> Result<MilvusConnectOptions, BackendError> {
+        let invalid = |reason: String| BackendError::InvalidLocation { location: redact(location), reason };
+        let (tls, rest) = if let Some(rest) = location.strip_prefix("milvus+https://") {
+            (true, rest)
+        } else if let Some(rest) = location.strip_prefix("milvus://") {
+            (false, rest)
+        } else {
+            return Err(invalid("a Milvus location starts with milvus:// or milvus+https://".into()));
+        };
+        let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, path) = base.split_once('/').unwrap_or((base, ""));
+        let (userinfo, host) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        if host.is_empty() || host.starts_with(':') {
+            return Err(invalid("no host (milvus://host:19530)".into()));
+        }
+        let address = match host.rsplit_once(':') {
+            Some((_, port)) if !host.ends_with(']') => {
+                if port.parse::<u16>().map_or(true, |p| p == 0) {
+                    return Err(invalid(format!("port {port:?} is not a number from 1 to 65535")));
+                }
+                host.to_string()
+            }
+            _ => format!("{host}:19530"),
+        };
+        let database = path.trim_end_matches('/');
+        if database.contains('/') {
+            return Err(invalid(format!("{database:?} is not a database name (milvus://host:port/database)")));
+        }
+        let (user, token) = match userinfo {
+            Some(u) if u.contains(':') => (u.split(':').next().map(str::to_string), Some(u.to_string())),
+            Some(u) if !u.is_empty() => {
+                return Err(invalid(format!("user {u:?} has no password (milvus://user:password@host:port)")))
+            }
+            _ => (None, None),
+        };
+        let mut options = MilvusConnectOptions {
+            address,
+            tls,
+            database: (!database.is_empty()).then(|| database.to_string()),
+            token,
+            retries: 3,
+            connect_timeout_s: 10,
+            timeout_s: 60,
+            user,
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let number = |what: &str, min: u64| -> Result<u64, BackendError> {
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n >= min)
+                    .ok_or_else(|| invalid(format!("{what}={value:?} is not a whole number >= {min}")))
+            };
+            match key {
+                "tls" => {
+                    options.tls = match value {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        other => return Err(invalid(format!("tls={other:?} is not true or false"))),
+                    }
+                }
+                "token" if !value.is_empty() => {
+                    if options.token.is_some() {
+                        return Err(invalid("give user:password or token=, not both".into()));
+                    }
+                    options.token = Some(value.to_string());
+                }
+                "retries" => options.retries = number("retries", 0)?.min(100) as u32,
+                "connect_timeout" => options.connect_timeout_s = number("connect_timeout", 1)?,
+                "timeout" => options.timeout_s = number("timeout", 1)?,
+                other => {
+                    return Err(invalid(format!(
+                        "unknown parameter {other:?} (known: tls, token, retries, connect_timeout, timeout)"
+                    )))
+                }
+            }
+        }
+        Ok(options)
+    }
+
+    /// The endpoint the SDK connects to: `http://host:port` or `https://host:port`.
+    pub fn endpoint(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.address)
+    }
+
+    /// The location without credentials, for messages: `milvus://user:***@host:port/db`.
+    pub fn redacted_url(&self) -> String {
+        let scheme = if self.tls { "milvus+https" } else { "milvus" };
+        let auth = match (&self.user, &self.token) {
+            (Some(user), _) => format!("{user}:***@"),
+            (None, Some(_)) => "***@".to_string(),
+            (None, None) => String::new(),
+        };
+        let db = self.database.as_deref().map(|d| format!("/{d}")).unwrap_or_default();
+        format!("{scheme}://{auth}{}{db}", self.address)
+    }
+}
+
 /// Where collections live, as a user names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreLocation {
@@ -430,14 +579,20 @@ pub enum StoreLocation {
     Embedded(PathBuf),
     /// PostgreSQL + pgvector (`postgres://…`).
     Postgres(PgConnectOptions),
+    /// A Milvus server (`milvus://…`, `milvus+https://…`).
+    Milvus(MilvusConnectOptions),
 }
 
 impl StoreLocation {
-    /// `postgres://…` / `postgresql://…` is PostgreSQL; `file://DIR` or a path is the embedded
-    /// store; another `scheme://` is refused, naming the schemes this build knows.
+    /// `postgres://…` / `postgresql://…` is PostgreSQL; `milvus://…` / `milvus+https://…` is
+    /// Milvus; `file://DIR` or a path is the embedded store; another `scheme://` is refused,
+    /// naming the schemes ember knows.
     pub fn parse(location: &str) -> Result<StoreLocation, BackendError> {
         if location.starts_with("postgres://") || location.starts_with("postgresql://") {
             return Ok(StoreLocation::Postgres(PgConnectOptions::parse(location)?));
+        }
+        if location.starts_with("milvus://") || location.starts_with("milvus+https://") {
+            return Ok(StoreLocation::Milvus(MilvusConnectOptions::parse(location)?));
         }
         if let Some(path) = location.strip_prefix("file://") {
             return Ok(StoreLocation::Embedded(PathBuf::from(path)));
@@ -446,7 +601,8 @@ impl StoreLocation {
             return Err(BackendError::InvalidLocation {
                 location: redact(location),
                 reason: format!(
-                    "unknown store scheme '{scheme}://' (known: postgres://, postgresql://, file://, or a directory)"
+                    "unknown store scheme '{scheme}://' (known: postgres://, postgresql://, milvus://, milvus+https://, \
+                     file://, or a directory)"
                 ),
             });
         }
@@ -460,13 +616,25 @@ impl StoreLocation {
     }
 }
 
-/// Open the store at `location`: the embedded store (with `options`) or a PostgreSQL server
-/// (connects, creates ember's catalog table when missing and checks its version).
+/// Open the store at `location`: the embedded store (with `options`), a PostgreSQL server
+/// (connects, creates ember's catalog table when missing and checks its version) or a Milvus
+/// server (connects and checks that it answers).
 pub fn open_store(location: &StoreLocation, options: StoreOptions) -> Result<Arc<dyn VectorStore>, StoreError> {
     match location {
         StoreLocation::Embedded(dir) => Ok(Arc::new(Store::open_with(dir, options)?)),
         StoreLocation::Postgres(pg) => open_postgres(pg),
+        StoreLocation::Milvus(milvus) => open_milvus(milvus),
     }
+}
+
+#[cfg(feature = "milvus")]
+fn open_milvus(options: &MilvusConnectOptions) -> Result<Arc<dyn VectorStore>, StoreError> {
+    Ok(Arc::new(crate::milvus::MilvusStore::connect(options)?))
+}
+
+#[cfg(not(feature = "milvus"))]
+fn open_milvus(_: &MilvusConnectOptions) -> Result<Arc<dyn VectorStore>, StoreError> {
+    Err(BackendError::NotEnabled { backend: "milvus", feature: "milvus" }.into())
 }
 
 #[cfg(feature = "postgres")]
@@ -506,7 +674,15 @@ mod tests {
     #[test]
     fn bad_locations_say_what_is_wrong_without_the_password() {
         for (location, needle) in [
-            ("milvus://host:19530", "unknown store scheme 'milvus://'"),
+            ("qdrant://host:6334", "unknown store scheme 'qdrant://'"),
+            ("milvus://", "no host"),
+            ("milvus://u:pw@h:0", "port \"0\" is not a number"),
+            ("milvus://u:pw@h:1/a/b", "is not a database name"),
+            ("milvus://u:pw@h?tls=maybe", "tls=\"maybe\""),
+            ("milvus://u:pw@h?retries=-1", "retries=\"-1\""),
+            ("milvus://u:pw@h?sslmode=require", "unknown parameter \"sslmode\""),
+            ("milvus://u:pw@h?token=x", "not both"),
+            ("milvus://ann@h", "has no password"),
             ("", "empty"),
             ("postgres://u:pw@h/d?sslmode=verify-full", "sslmode=\"verify-full\" is not supported"),
             ("postgres://u:pw@h/d?pool_size=0", "pool_size=\"0\" is not a whole number >= 1"),
@@ -519,6 +695,41 @@ mod tests {
         }
         assert_eq!(redact("postgres://u:pw@h/d?password=x&a=b"), "postgres://u:***@h/d?password=***&a=b");
         assert_eq!(redact("postgres://u@h"), "postgres://u@h");
+    }
+
+    #[test]
+    fn milvus_locations_parse_and_never_print_credentials() {
+        let StoreLocation::Milvus(m) =
+            StoreLocation::parse("milvus://ann:s3cret@db.example:19531/kb?retries=1").unwrap()
+        else {
+            panic!("not milvus")
+        };
+        assert_eq!(m.address, "db.example:19531");
+        assert_eq!(m.endpoint(), "http://db.example:19531");
+        assert_eq!(m.database.as_deref(), Some("kb"));
+        assert_eq!(m.token.as_deref(), Some("ann:s3cret"));
+        assert_eq!((m.retries, m.connect_timeout_s, m.timeout_s), (1, 10, 60));
+        assert_eq!(m.redacted_url(), "milvus://ann:***@db.example:19531/kb");
+        assert!(!format!("{m:?}").contains("s3cret"));
+        let m = MilvusConnectOptions::parse("milvus://127.0.0.1").unwrap();
+        assert_eq!(
+            (m.address.as_str(), m.tls, m.database.clone(), m.token.clone()),
+            ("127.0.0.1:19530", false, None, None)
+        );
+        let m = MilvusConnectOptions::parse("milvus+https://in01.zillizcloud.com:443?token=abc&timeout=5").unwrap();
+        assert_eq!((m.endpoint().as_str(), m.timeout_s), ("https://in01.zillizcloud.com:443", 5));
+        assert_eq!(m.redacted_url(), "milvus+https://***@in01.zillizcloud.com:443");
+        assert!(!format!("{m:?}").contains("abc"));
+        let m = MilvusConnectOptions::parse("milvus://h:1?tls=true").unwrap();
+        assert_eq!(m.endpoint(), "https://h:1");
+    }
+
+    #[cfg(not(feature = "milvus"))]
+    #[test]
+    fn milvus_without_the_feature_is_a_clear_error() {
+        let location = StoreLocation::parse("milvus://127.0.0.1:1").unwrap();
+        let err = open_store(&location, StoreOptions::default()).unwrap_err().to_string();
+        assert_eq!(err, "milvus is not enabled in this build (rebuild ember with the `milvus` cargo feature)");
     }
 
     #[cfg(not(feature = "postgres"))]

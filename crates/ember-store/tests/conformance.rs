@@ -1,6 +1,9 @@
-//! The conformance suite every `VectorStore` backend passes: the embedded store always, and
+//! The conformance suite every `VectorStore` backend passes: the embedded store always,
 //! PostgreSQL + pgvector when `EMBER_TEST_POSTGRES_URL` names a server (scripts/setup-postgres.sh
-//! starts one). Under `CI=true` a missing server is a failure, never a skip.
+//! starts one), and Milvus when `EMBER_TEST_MILVUS_URL` does (scripts/setup-milvus.sh starts the
+//! Milvus-protocol server of milvus-lite; these are protocol tests, reported as backend
+//! `milvus-protocol`, plus the Milvus-only tests in `mod milvus_protocol`). Under `CI=true` a
+//! missing server is a failure, never a skip.
 //!
 //! Each test runs the same function on every backend and, where it can, compares a backend with
 //! the embedded store on the same data: filters document by document against
@@ -37,6 +40,9 @@ fn backends(test: &str) -> Vec<Backend> {
     let mut all = vec![embedded()];
     if let Some(pg) = postgres::backend(test) {
         all.push(pg);
+    }
+    if let Some(milvus) = milvus_protocol::backend(test) {
+        all.push(milvus);
     }
     all
 }
@@ -324,7 +330,14 @@ fn exact_search_equals_the_embedded_store_hit_for_hit() {
         let oracle = reference.store.create_collection(&name, config(dim, distance, IndexKind::Flat)).unwrap();
         load(oracle.as_ref(), &points);
         for b in backends(&format!("exact-{name}")) {
-            let c = b.store.create_collection(&name, config(dim, distance, IndexKind::Flat)).unwrap();
+            let created = b.store.create_collection(&name, config(dim, distance, IndexKind::Flat));
+            if b.name == "milvus-protocol" && distance == Similarity::Manhattan {
+                // Milvus has no L1 metric for float vectors: refused at create, clearly.
+                let err = created.unwrap_err().to_string();
+                assert!(err.contains("Milvus has no manhattan (L1) metric"), "{err}");
+                continue;
+            }
+            let c = created.unwrap();
             load(c.as_ref(), &points);
             for (qi, q) in queries.iter().enumerate() {
                 for (k, f) in [(10, None), (25, Some(&filter)), (1, None)] {
@@ -729,8 +742,21 @@ fn collections_are_created_listed_and_dropped() {
 #[test]
 fn unreachable_servers_and_unknown_backends_are_clear_errors() {
     use ember_store::{open_store, StoreLocation, StoreOptions};
-    let err = StoreLocation::parse("milvus://localhost:19530").unwrap_err();
-    assert!(err.to_string().contains("unknown store scheme 'milvus://'"), "{err}");
+    let err = StoreLocation::parse("qdrant://localhost:6334").unwrap_err();
+    assert!(err.to_string().contains("unknown store scheme 'qdrant://'"), "{err}");
+    // Nothing listens on port 1.
+    let location = StoreLocation::parse("milvus://ann:hunter2@127.0.0.1:1?retries=1&connect_timeout=2").unwrap();
+    let started = std::time::Instant::now();
+    let err = open_store(&location, StoreOptions::default()).unwrap_err();
+    let message = err.to_string();
+    if cfg!(feature = "milvus") {
+        assert!(matches!(err, StoreError::Backend(BackendError::Unavailable { attempts: 2, .. })), "{message}");
+        assert!(message.starts_with("connect on milvus://ann:***@127.0.0.1:1 failed after 2 attempt(s)"), "{message}");
+        assert!(started.elapsed().as_secs() < 15, "gave up after {:?}", started.elapsed());
+    } else {
+        assert_eq!(message, "milvus is not enabled in this build (rebuild ember with the `milvus` cargo feature)");
+    }
+    assert!(!message.contains("hunter2"), "{message}");
     // Nothing listens on port 1; `retries=1` keeps the test short.
     let location = StoreLocation::parse("postgres://ann:hunter2@127.0.0.1:1/db?retries=1&connect_timeout=2").unwrap();
     let started = std::time::Instant::now();
@@ -1098,6 +1124,622 @@ mod postgres {
                 )
                 .unwrap_err();
             assert!(err.to_string().contains("at most 2000 dimensions"), "{err}");
+        }
+    }
+}
+
+/// The Milvus side: protocol tests against the Milvus-protocol server named by
+/// `EMBER_TEST_MILVUS_URL` (milvus-lite's in CI), one database per test, and the tests only
+/// Milvus has (the server going away mid-request, schemas changed behind ember's back, sparse and
+/// native hybrid search against the embedded store).
+mod milvus_protocol {
+    use super::*;
+
+    pub(super) fn url() -> Option<String> {
+        match std::env::var("EMBER_TEST_MILVUS_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+                "CI=true but EMBER_TEST_MILVUS_URL is not set: the Milvus protocol tests must run in CI (.ci/run \
+                 starts a milvus-lite server with scripts/setup-milvus.sh)"
+            ),
+            _ => {
+                eprintln!(
+                    "\n!!! SKIPPING the Milvus protocol tests: EMBER_TEST_MILVUS_URL is not set.\n\
+                     !!! Run: eval \"$(bash scripts/setup-milvus.sh | tail -n 1)\" and test again.\n"
+                );
+                None
+            }
+        }
+    }
+
+    #[cfg(not(feature = "milvus"))]
+    pub(super) fn backend(_test: &str) -> Option<Backend> {
+        if url().is_some() && std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true and EMBER_TEST_MILVUS_URL is set, but ember-store was built without the `milvus` feature");
+        }
+        None
+    }
+
+    #[cfg(feature = "milvus")]
+    pub(super) use with_feature::*;
+
+    #[cfg(feature = "milvus")]
+    mod with_feature {
+        use std::collections::{BTreeMap, HashMap};
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Mutex;
+        use std::time::Duration;
+
+        use ember_store::{
+            FusionRanker, MilvusConnectOptions, MilvusStore, MultiVectorConfig, SparseFieldConfig, TextIndexConfig,
+        };
+        use milvus::v2::prelude as sdk;
+
+        use super::*;
+
+        /// A client for what ember does not do: databases, collections made behind its back.
+        pub(crate) struct Admin {
+            runtime: tokio::runtime::Runtime,
+            client: sdk::ClientV2,
+        }
+
+        pub(crate) fn admin(url: &str) -> Admin {
+            let options = MilvusConnectOptions::parse(url).unwrap();
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+            let mut config = sdk::ConnectConfig::new().uri(options.endpoint());
+            if let Some(db) = &options.database {
+                config = config.database(db.clone());
+            }
+            let client = runtime.block_on(sdk::ClientV2::new(&config)).unwrap();
+            Admin { runtime, client }
+        }
+
+        impl Admin {
+            /// A collection with ember's field names, `dense` of `dim`, and these properties.
+            fn create_raw(&self, name: &str, dim: u32, properties: HashMap<String, String>) {
+                let schema = sdk::CollectionSchema::new()
+                    .add_field(
+                        sdk::FieldSchema::new()
+                            .name("id")
+                            .data_type(sdk::DataType::VarChar)
+                            .primary_key(true)
+                            .max_length(64),
+                    )
+                    .add_field(sdk::FieldSchema::new().name("text").data_type(sdk::DataType::VarChar).max_length(64))
+                    .add_field(sdk::FieldSchema::new().name("metadata").data_type(sdk::DataType::Json))
+                    .add_field(
+                        sdk::FieldSchema::new().name("dense").data_type(sdk::DataType::FloatVector).dimension(dim),
+                    );
+                let request = sdk::CreateCollectionRequest::builder()
+                    .collection_name(name)
+                    .schema(schema)
+                    .index_params(vec![sdk::IndexParam::new()
+                        .field_name("dense")
+                        .index_type(sdk::IndexType::Flat)
+                        .metric_type(sdk::MetricType::Cosine)])
+                    .properties(properties)
+                    .build()
+                    .unwrap();
+                self.runtime.block_on(self.client.create_collection(request)).unwrap();
+            }
+        }
+
+        /// Drops the test's database (and every collection in it) at the end.
+        pub(crate) struct Database {
+            url: String,
+            name: String,
+        }
+
+        impl Drop for Database {
+            fn drop(&mut self) {
+                drop_database(&self.url, &self.name);
+            }
+        }
+
+        fn drop_database(url: &str, name: &str) {
+            let in_db = admin(&format!("{url}/{name}"));
+            let Ok(request) = sdk::ListCollectionsRequest::builder().build() else { return };
+            if let Ok(listed) = in_db.runtime.block_on(in_db.client.list_collections(request)) {
+                for c in listed.collection_names() {
+                    if let Ok(request) = sdk::DropCollectionRequest::builder().collection_name(c).build() {
+                        let _ = in_db.runtime.block_on(in_db.client.drop_collection(request));
+                    }
+                }
+            }
+            let root = admin(url);
+            if let Ok(request) = sdk::DropDatabaseRequest::builder().database_name(name).build() {
+                let _ = root.runtime.block_on(root.client.drop_database(request));
+            }
+        }
+
+        /// A fresh database for `test`, and the store URL that works in it.
+        pub(crate) fn database(test: &str) -> Option<(Database, String)> {
+            let url = url()?;
+            let name = format!("ember_t_{}_{}", test.replace('-', "_"), std::process::id());
+            drop_database(&url, &name);
+            let root = admin(&url);
+            let request = sdk::CreateDatabaseRequest::builder().database_name(&name).build().unwrap();
+            root.runtime.block_on(root.client.create_database(request)).unwrap();
+            let store_url = format!("{url}/{name}");
+            Some((Database { url, name }, store_url))
+        }
+
+        pub(crate) fn connect(url: &str) -> MilvusStore {
+            MilvusStore::connect(&MilvusConnectOptions::parse(url).unwrap()).unwrap()
+        }
+
+        pub(crate) fn backend(test: &str) -> Option<Backend> {
+            let (database, url) = database(test)?;
+            Some(Backend { name: "milvus-protocol", store: Arc::new(connect(&url)), _guard: Box::new(database) })
+        }
+
+        /// A deterministic sparse vector (strictly ascending terms, weights > 0); empty for every
+        /// 17th seed, as a document the sparse model found no term for.
+        fn sparse(seed: u64) -> Vec<(u32, f32)> {
+            if seed.is_multiple_of(17) {
+                return Vec::new();
+            }
+            let v = vector(seed.wrapping_add(5_000), 16);
+            let terms: BTreeMap<u32, f32> =
+                (0..8).map(|j| ((v[2 * j].abs() * 60.0) as u32, (v[2 * j + 1].abs() * 4.0).max(0.01))).collect();
+            terms.into_iter().collect()
+        }
+
+        fn sparse_config(dim: usize, index: IndexKind) -> CollectionConfig {
+            CollectionConfig {
+                sparse: Some(SparseFieldConfig { model_id: "test/splade".into() }),
+                ..config(dim, Similarity::Dot, index)
+            }
+        }
+
+        fn sparse_docs(n: u64, dim: usize) -> Vec<Document> {
+            (0..n)
+                .map(|i| Document {
+                    sparse: sparse(i),
+                    ..doc(&format!("s{i:04}"), i, dim, json!({"i": i, "odd": i % 2 == 1, "tags": [i % 3]}))
+                })
+                .collect()
+        }
+
+        fn pairs(hits: &[ember_store::Hit]) -> Vec<(String, f32)> {
+            hits.iter().map(|h| (h.id.clone(), h.score)).collect()
+        }
+
+        fn assert_same_hits(got: &[ember_store::Hit], want: &[ember_store::Hit], what: &str) {
+            let (got, want) = (pairs(got), pairs(want));
+            assert_eq!(
+                got.iter().map(|p| &p.0).collect::<Vec<_>>(),
+                want.iter().map(|p| &p.0).collect::<Vec<_>>(),
+                "{what}: ids"
+            );
+            for ((id, g), (_, w)) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-5, "{what}: {id} scores {g} vs {w}");
+            }
+        }
+
+        /// Sparse search, documents with sparse vectors read back, and both through filters:
+        /// the same hits and scores as the embedded store.
+        #[test]
+        fn sparse_search_equals_the_embedded_store() {
+            let Some((_db, url)) = database("sparse") else { return };
+            let store = connect(&url);
+            let reference = embedded();
+            let docs = sparse_docs(400, 8);
+            let oracle = reference.store.create_collection("s", sparse_config(8, IndexKind::Flat)).unwrap();
+            oracle.upsert(docs.clone()).unwrap();
+            let c = store.create_collection("s", sparse_config(8, IndexKind::Flat)).unwrap();
+            c.upsert(docs[..250].to_vec()).unwrap();
+            c.upsert(docs[250..].to_vec()).unwrap();
+            assert_eq!(c.count().unwrap(), 400);
+            for i in [0, 1, 17, 399] {
+                let id = format!("s{i:04}");
+                assert_eq!(c.get(&id).unwrap().as_ref(), Some(&docs[i]), "{id} reads back exactly");
+            }
+            assert_eq!(c.scan(None).unwrap(), docs, "scan reads every document back exactly, by id");
+            let odd = Filter::parse("odd = true and tags in [1, 2]").unwrap();
+            let (mut compared, mut nonempty) = (0, 0);
+            for q in 0..40u64 {
+                let query = sparse(10_000 + q);
+                for (k, filter) in [(10, None), (5, Some(&odd)), (1, None)] {
+                    let want = oracle.search_sparse(&query, k, filter).unwrap();
+                    let got = c.search_sparse(&query, k, filter).unwrap();
+                    assert_same_hits(&got, &want, &format!("sparse q{q} k={k}"));
+                    if let (Some(g), Some(w)) = (got.first(), want.first()) {
+                        assert_eq!(g.document, w.document);
+                    }
+                    compared += 1;
+                    nonempty += usize::from(!want.is_empty());
+                }
+            }
+            assert!(nonempty * 10 >= compared * 8, "most queries find something ({nonempty} of {compared})");
+            let err = c.search_sparse(&[(1, 1.0), (1, 2.0)], 3, None).unwrap_err();
+            assert!(err.to_string().contains("term 1 is repeated"), "{err}");
+            let mut bad = docs[1].clone();
+            bad.sparse = vec![(5, 1.0), (u32::MAX - 1, 1.0)];
+            let err = c.upsert(vec![bad]).unwrap_err();
+            assert!(err.to_string().contains("reserved by the milvus backend"), "{err}");
+        }
+
+        /// Milvus's own hybrid search with RRF (k = 60) fuses the dense and sparse lists as ember's
+        /// RRF does: Σ 1 / (60 + rank), rank from 1, over the embedded store's per-list results.
+        #[test]
+        fn native_hybrid_search_fuses_like_embers_rrf() {
+            let Some((_db, url)) = database("hybrid") else { return };
+            let store = connect(&url);
+            let reference = embedded();
+            let docs = sparse_docs(300, 8);
+            let oracle = reference.store.create_collection("h", sparse_config(8, IndexKind::Flat)).unwrap();
+            oracle.upsert(docs.clone()).unwrap();
+            store.create_collection("h", sparse_config(8, IndexKind::Flat)).unwrap().upsert(docs).unwrap();
+            let c = store.milvus_collection("h").unwrap();
+            let (per_list, limit) = (20, 10);
+            for q in 0..15u64 {
+                let (dense, sparse) = (vector(20_000 + q, 8), sparse(30_000 + q));
+                let mut expected: HashMap<String, f64> = HashMap::new();
+                let lists = [
+                    oracle.search(&dense, per_list, None).unwrap(),
+                    oracle.search_sparse(&sparse, per_list, None).unwrap(),
+                ];
+                for list in &lists {
+                    for (rank, hit) in list.iter().enumerate() {
+                        *expected.entry(hit.id.clone()).or_default() += 1.0 / (60.0 + rank as f64 + 1.0);
+                    }
+                }
+                let mut best: Vec<f64> = expected.values().copied().collect();
+                best.sort_by(|a, b| b.total_cmp(a));
+                best.truncate(limit);
+                let got =
+                    c.hybrid_search_native(&dense, &sparse, per_list, limit, &FusionRanker::Rrf { k: 60 }).unwrap();
+                assert_eq!(got.len(), limit, "q{q}");
+                for ((id, score), want) in got.iter().zip(&best) {
+                    let fused = expected.get(id).copied().unwrap_or(f64::NAN);
+                    assert!((f64::from(*score) - fused).abs() < 1e-5, "q{q} {id}: Milvus {score}, ember's RRF {fused}");
+                    assert!((f64::from(*score) - want).abs() < 1e-5, "q{q} {id}: rank order {score} vs {want}");
+                }
+                let weighted = c
+                    .hybrid_search_native(
+                        &dense,
+                        &sparse,
+                        per_list,
+                        limit,
+                        &FusionRanker::Weighted { weights: vec![0.7, 0.3] },
+                    )
+                    .unwrap();
+                assert_eq!(weighted.len(), limit, "q{q}");
+                assert!(weighted.windows(2).all(|w| w[0].1 >= w[1].1), "q{q}: best first");
+                assert!(weighted.iter().all(|(id, _)| expected.contains_key(id)), "q{q}: only ids of the two lists");
+            }
+        }
+
+        /// A TCP proxy in front of the server that can cut a request in the middle and go away.
+        struct Proxy {
+            port: u16,
+            state: Arc<ProxyState>,
+        }
+
+        struct ProxyState {
+            upstream: SocketAddr,
+            /// Cut the connection once this many more bytes went to the server (0: never).
+            cut_after: AtomicUsize,
+            sent: AtomicUsize,
+            cuts: AtomicUsize,
+            stopped: AtomicBool,
+            open: Mutex<Vec<TcpStream>>,
+        }
+
+        impl Proxy {
+            fn start(upstream: SocketAddr) -> Proxy {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                listener.set_nonblocking(true).unwrap();
+                let port = listener.local_addr().unwrap().port();
+                let state = Arc::new(ProxyState {
+                    upstream,
+                    cut_after: AtomicUsize::new(0),
+                    sent: AtomicUsize::new(0),
+                    cuts: AtomicUsize::new(0),
+                    stopped: AtomicBool::new(false),
+                    open: Mutex::new(Vec::new()),
+                });
+                let shared = Arc::clone(&state);
+                std::thread::spawn(move || {
+                    while !shared.stopped.load(Ordering::SeqCst) {
+                        match listener.accept() {
+                            Ok((client, _)) => Proxy::serve(&shared, client),
+                            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                        }
+                    }
+                    // The listener is dropped: new connections are refused.
+                });
+                Proxy { port, state }
+            }
+
+            fn serve(state: &Arc<ProxyState>, client: TcpStream) {
+                client.set_nonblocking(false).unwrap();
+                let Ok(server) = TcpStream::connect(state.upstream) else { return };
+                {
+                    let mut open = state.open.lock().unwrap();
+                    open.push(client.try_clone().unwrap());
+                    open.push(server.try_clone().unwrap());
+                }
+                let (mut from_client, mut to_server) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut from_server, mut to_client) = (server, client);
+                let shared = Arc::clone(state);
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        let n = match from_client.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let cut = shared.cut_after.load(Ordering::SeqCst);
+                        if cut > 0 && shared.sent.fetch_add(n, Ordering::SeqCst) + n >= cut {
+                            // Part of the request reached the server; the rest never will.
+                            shared.cut_after.store(0, Ordering::SeqCst);
+                            shared.cuts.fetch_add(1, Ordering::SeqCst);
+                            let _ = from_client.shutdown(Shutdown::Both);
+                            let _ = to_server.shutdown(Shutdown::Both);
+                            break;
+                        }
+                        if to_server.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_server, &mut to_client);
+                    let _ = to_client.shutdown(Shutdown::Write);
+                });
+            }
+
+            fn cut_after(&self, bytes: usize) {
+                self.state.sent.store(0, Ordering::SeqCst);
+                self.state.cut_after.store(bytes, Ordering::SeqCst);
+            }
+
+            fn cuts(&self) -> usize {
+                self.state.cuts.load(Ordering::SeqCst)
+            }
+
+            /// Refuse new connections and close every open one: the server is gone.
+            fn stop(&self) {
+                self.state.stopped.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(50));
+                for s in self.state.open.lock().unwrap().drain(..) {
+                    let _ = s.shutdown(Shutdown::Both);
+                }
+            }
+        }
+
+        /// The connection is cut in the middle of an upsert's request: with retries off the
+        /// upsert fails naming the server and the operation, and nothing of its batch is written;
+        /// with retries it is sent again and written whole, once. Then the server goes away for
+        /// good: a clear error, after the retries, and no panic.
+        #[test]
+        fn a_server_that_goes_away_mid_upsert_leaves_nothing_half_written() {
+            let Some((_db, url)) = database("goes_away") else { return };
+            let options = MilvusConnectOptions::parse(&url).unwrap();
+            let upstream: SocketAddr = options.address.parse().unwrap();
+            let db = options.database.clone().unwrap();
+            let direct = connect(&url);
+            for retries in [0u32, 3] {
+                let proxy = Proxy::start(upstream);
+                let via = format!("milvus://127.0.0.1:{}/{db}?retries={retries}", proxy.port);
+                let store = connect(&via);
+                let name = format!("docs{retries}");
+                let c = store.create_collection(&name, config(32, Similarity::Cosine, IndexKind::Flat)).unwrap();
+                c.upsert(vec![doc("before", 1, 32, json!({}))]).unwrap();
+                let batch: Vec<Document> =
+                    (0..500).map(|i| doc(&format!("d{i}"), i, 32, json!({"i": i, "pad": "x".repeat(40)}))).collect();
+                proxy.cut_after(20_000);
+                let result = c.upsert(batch);
+                assert_eq!(proxy.cuts(), 1, "the proxy cut the upsert's request");
+                let check = direct.collection(&name).unwrap();
+                if retries == 0 {
+                    let err = result.unwrap_err();
+                    let message = err.to_string();
+                    assert!(
+                        matches!(err, StoreError::Backend(BackendError::Unavailable { attempts: 1, .. })),
+                        "{message}"
+                    );
+                    let prefix =
+                        format!("upsert (collection '{name}') on milvus://127.0.0.1:{}/{db} failed", proxy.port);
+                    assert!(message.starts_with(&prefix), "{message}");
+                    assert_eq!(ids(&check.scan(None).unwrap()), ["before"], "nothing of the batch is written");
+                } else {
+                    result.unwrap();
+                    assert_eq!(check.count().unwrap(), 501, "the retried batch is written whole, once");
+                    assert_eq!(check.get("d499").unwrap().unwrap().metadata["i"], json!(499));
+                    assert!(c.get("before").unwrap().is_some(), "the store goes on after the cut");
+                }
+                proxy.stop();
+                let started = std::time::Instant::now();
+                let err = c.count().unwrap_err();
+                let message = err.to_string();
+                assert!(
+                    matches!(err, StoreError::Backend(BackendError::Unavailable { attempts, .. }) if attempts == retries + 1),
+                    "{message}"
+                );
+                assert!(
+                    message.contains(&format!("on milvus://127.0.0.1:{}/{db} failed after", proxy.port)),
+                    "{message}"
+                );
+                assert!(started.elapsed() < Duration::from_secs(20), "gave up after {:?}", started.elapsed());
+            }
+        }
+
+        /// The filter parts pushed down to Milvus (`Filter::to_milvus_prefilter`) keep every
+        /// document the filter matches, on the corpus that covers every rule of the language, and
+        /// do narrow the candidates (the filter test above checks the final results).
+        #[test]
+        fn pushed_down_prefilters_keep_every_matching_document() {
+            let Some((_db, url)) = database("prefilter") else { return };
+            let store = connect(&url);
+            let corpus = filter_corpus(4);
+            store
+                .create_collection("docs", config(4, Similarity::Cosine, IndexKind::Flat))
+                .unwrap()
+                .upsert(corpus.clone())
+                .unwrap();
+            let admin = admin(&url);
+            let (mut pushed, mut narrowed, mut exact) = (0, 0, 0);
+            for src in FILTERS {
+                let f = Filter::parse(src).unwrap();
+                let Some(pre) = f.to_milvus_prefilter("metadata") else { continue };
+                pushed += 1;
+                let request = sdk::QueryRequest::builder()
+                    .collection_name("ember_docs")
+                    .filter(pre.clone())
+                    .output_fields(["id"])
+                    .consistency_level(sdk::ConsistencyLevel::Strong)
+                    .build()
+                    .unwrap();
+                let response = admin.runtime.block_on(admin.client.query(request)).unwrap();
+                let got: std::collections::BTreeSet<String> = response
+                    .results()
+                    .get_output_field("id")
+                    .and_then(|f| f.as_varchar())
+                    .map(|ids| ids.iter().cloned().collect())
+                    .unwrap_or_default();
+                let want: std::collections::BTreeSet<String> =
+                    corpus.iter().filter(|d| f.matches(&d.metadata)).map(|d| d.id.clone()).collect();
+                assert!(got.is_superset(&want), "{src}: the prefilter {pre} lost {:?}", want.difference(&got));
+                narrowed += usize::from(got.len() < corpus.len());
+                exact += usize::from(got == want);
+            }
+            eprintln!("{pushed} of {} filters pushed down; {narrowed} narrowed; {exact} exact", FILTERS.len());
+            assert!(pushed >= 12 && narrowed >= 12, "{pushed} pushed down, {narrowed} narrowed");
+        }
+
+        /// The dense field gets Milvus's HNSW index (with the collection's M and efConstruction)
+        /// or FLAT, with the distance's metric, and the sparse field an inverted index, so the
+        /// recall test above measures Milvus's index, not an exact scan.
+        #[test]
+        fn collections_get_the_index_and_metric_their_config_names() {
+            let Some((_db, url)) = database("indexes") else { return };
+            let store = connect(&url);
+            let admin = admin(&url);
+            for (name, cfg, field, index, metric, params) in [
+                (
+                    "graph",
+                    config(8, Similarity::Cosine, IndexKind::Hnsw { m: 12, ef_construction: 48 }),
+                    "dense",
+                    sdk::IndexType::Hnsw,
+                    sdk::MetricType::Cosine,
+                    Some(("12", "48")),
+                ),
+                (
+                    "flat",
+                    config(8, Similarity::Euclidean, IndexKind::Flat),
+                    "dense",
+                    sdk::IndexType::Flat,
+                    sdk::MetricType::L2,
+                    None,
+                ),
+                ("dot", sparse_config(8, IndexKind::Flat), "dense", sdk::IndexType::Flat, sdk::MetricType::Ip, None),
+                (
+                    "sparse",
+                    sparse_config(8, IndexKind::Flat),
+                    "sparse",
+                    sdk::IndexType::SparseInvertedIndex,
+                    sdk::MetricType::Ip,
+                    None,
+                ),
+            ] {
+                store.create_collection(name, cfg).unwrap();
+                let request = sdk::DescribeIndexRequest::builder()
+                    .collection_name(format!("ember_{name}"))
+                    .field_name(field)
+                    .build()
+                    .unwrap();
+                let described = admin.runtime.block_on(admin.client.describe_index(request)).unwrap();
+                let desc = described.indexes().iter().find(|d| d.get_field_name() == field).unwrap();
+                assert_eq!((desc.get_index_type(), desc.get_metric_type()), (index, metric), "{name}");
+                if let Some((m, ef_construction)) = params {
+                    let extra = desc.get_extra_params();
+                    let found = |k: &str| extra.get(k).cloned().unwrap_or_else(|| format!("{extra:?}"));
+                    assert!(found("M").contains(m), "{name}: {extra:?}");
+                    assert!(found("efConstruction").contains(ef_construction), "{name}: {extra:?}");
+                }
+            }
+        }
+
+        /// Collections changed or made behind ember's back are named, not misread; configs and
+        /// documents Milvus cannot hold are refused with the reason.
+        #[test]
+        fn schema_changes_behind_embers_back_are_reported() {
+            let Some((_db, url)) = database("mismatch") else { return };
+            let store = connect(&url);
+            let admin = admin(&url);
+            let ember_config = serde_json::to_string(&config(4, Similarity::Cosine, IndexKind::Flat)).unwrap();
+            let props = |format: &str| {
+                HashMap::from([
+                    ("ember.format".to_string(), format.to_string()),
+                    ("ember.config".to_string(), ember_config.clone()),
+                ])
+            };
+            admin.create_raw("ember_rogue", 4, HashMap::new());
+            admin.create_raw("ember_shifted", 5, props("1"));
+            admin.create_raw("ember_future", 4, props("99"));
+            admin.create_raw("ember_fine", 4, props("1"));
+            for (name, needle) in [
+                ("rogue", "has no 'ember.format' property (ember did not create it)"),
+                ("shifted", "field dense has dimension 5, expected 4 (the collection's config)"),
+                ("future", "it has format 99; this build reads format 1"),
+            ] {
+                let err = store.collection(name).unwrap_err();
+                let message = err.to_string();
+                assert!(matches!(err, StoreError::Backend(BackendError::SchemaMismatch { .. })), "{message}");
+                assert!(message.starts_with(&format!("collection '{name}' on milvus://")), "{message}");
+                assert!(message.contains(needle), "{name}: {message}");
+            }
+            // A well-formed one made by another client opens, with the recorded config.
+            let fine = store.collection("fine").unwrap();
+            assert_eq!(fine.config(), &config(4, Similarity::Cosine, IndexKind::Flat));
+            let err = fine.upsert(vec![doc("x", 1, 5, json!({}))]).unwrap_err();
+            assert!(matches!(err, StoreError::DimensionMismatch { expected: 4, got: 5, .. }), "{err}");
+            for (bad, needle) in [
+                (
+                    CollectionConfig {
+                        text_index: Some(TextIndexConfig::new(ember_store::AnalyzerConfig::english())),
+                        ..config(4, Similarity::Cosine, IndexKind::Flat)
+                    },
+                    "does not keep ember's BM25 text index",
+                ),
+                (
+                    CollectionConfig {
+                        multivector: Some(MultiVectorConfig { dimension: 4 }),
+                        ..config(4, Similarity::Cosine, IndexKind::Flat)
+                    },
+                    "does not store a multi-vector field",
+                ),
+                (config(40_000, Similarity::Cosine, IndexKind::Flat), "at most 32768 dimensions"),
+                (config(4, Similarity::Manhattan, IndexKind::Flat), "no manhattan (L1) metric"),
+            ] {
+                let err = store.create_collection("refused", bad).unwrap_err();
+                assert!(matches!(err, StoreError::InvalidConfig { .. }), "{err}");
+                assert!(err.to_string().contains(needle), "{err}");
+            }
+            assert!(!store.names().unwrap().contains(&"refused".to_string()));
+            let c = store.create_collection("other", config(2, Similarity::Cosine, IndexKind::Flat)).unwrap();
+            let mut long = doc("long", 1, 2, json!({}));
+            long.text = "é".repeat(40_000);
+            let err = c.upsert(vec![doc("ok", 2, 2, json!({})), long]).unwrap_err();
+            assert!(err.to_string().contains("the text is 80000 bytes"), "{err}");
+            let mut sparse_doc = doc("sp", 1, 2, json!({}));
+            sparse_doc.sparse = vec![(1, 1.0)];
+            let err = c.upsert(vec![sparse_doc]).unwrap_err();
+            assert!(err.to_string().contains("the collection has no sparse field"), "{err}");
+            assert_eq!(c.count().unwrap(), 0, "refused batches write nothing");
+            let err = c.search_sparse(&[(1, 1.0)], 3, None).unwrap_err();
+            assert!(matches!(err, StoreError::MissingField { .. }), "{err}");
+            // ember's BM25 and MaxSim are not Milvus's: unsupported, and saying so.
+            let err = c.search_text("cats", 3, None).unwrap_err();
+            assert_eq!(err.to_string(), "the milvus backend does not support BM25 text search");
+            let err = c.search_multivector(&[vec![1.0, 0.0]], 3, None, None).unwrap_err();
+            assert_eq!(err.to_string(), "the milvus backend does not support multi-vector search");
         }
     }
 }

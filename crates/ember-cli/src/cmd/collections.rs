@@ -22,8 +22,9 @@ pub enum DistanceArg {
 
 #[derive(Debug, Subcommand)]
 pub enum CollectionsCommand {
-    /// Create an empty collection, e.g. on PostgreSQL:
-    /// `ember collections create kb --store postgres://user@host/db --model all-MiniLM-L6-v2`.
+    /// Create an empty collection, e.g. on PostgreSQL or Milvus:
+    /// `ember collections create kb --store postgres://user@host/db --model all-MiniLM-L6-v2`,
+    /// `ember collections create kb --store milvus://host:19530 --model all-MiniLM-L6-v2`.
     Create {
         name: String,
         /// The model whose vectors it holds (loaded to learn its dimension unless --dimension is

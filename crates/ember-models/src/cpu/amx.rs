@@ -24,6 +24,8 @@ const TN: usize = 16;
 const TK: usize = 32;
 /// Rows per A/C tile.
 const TM: usize = 16;
+/// Bytes of `A`'s bfloat16 halves kept in L2 while column pairs stream past.
+const L2_BUDGET: usize = 512 * 1024;
 
 /// Whether AMX tiles can be used by this process: the CPU reports AMX-TILE and AMX-BF16, the
 /// kernel grants the tile data state, and `EMBER_CPU_AMX` is not `0`.
@@ -244,51 +246,57 @@ pub unsafe fn product(
     let stride_b = 64usize;
     let stride_c = 2 * TN * 4; // bytes per row of the scratch tile
     asm!("ldtilecfg [{0}]", in(reg) config.0.as_ptr(), options(nostack));
-    for pair in pairs {
-        let (nb0, nb1) = (2 * pair, 2 * pair + 1);
-        for m0 in (0..a.m_pad).step_by(TM) {
-            asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
-            for kb in 0..w.k_blocks {
-                let a_hi = a.hi.as_ptr().add(m0 * a.ld + kb * TK);
-                let a_lo = a.lo.as_ptr().add(m0 * a.ld + kb * TK);
-                let b_hi0 = w.hi.as_ptr().add(nb0 * w.k_blocks + kb);
-                let b_lo0 = w.lo.as_ptr().add(nb0 * w.k_blocks + kb);
-                let b_hi1 = w.hi.as_ptr().add(nb1 * w.k_blocks + kb);
-                let b_lo1 = w.lo.as_ptr().add(nb1 * w.k_blocks + kb);
+    // Rows in chunks whose hi and lo halves stay in L2 while every column pair of the range
+    // streams past them; within a chunk, a pair's B tiles stay in L1/L2 across its row blocks.
+    let chunk_rows = ((L2_BUDGET / (4 * a.ld)).max(TM) / TM) * TM;
+    for c0 in (0..a.m_pad).step_by(chunk_rows) {
+        let c1 = (c0 + chunk_rows).min(a.m_pad);
+        for pair in pairs.clone() {
+            let (nb0, nb1) = (2 * pair, 2 * pair + 1);
+            for m0 in (c0..c1).step_by(TM) {
+                asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
+                for kb in 0..w.k_blocks {
+                    let a_hi = a.hi.as_ptr().add(m0 * a.ld + kb * TK);
+                    let a_lo = a.lo.as_ptr().add(m0 * a.ld + kb * TK);
+                    let b_hi0 = w.hi.as_ptr().add(nb0 * w.k_blocks + kb);
+                    let b_lo0 = w.lo.as_ptr().add(nb0 * w.k_blocks + kb);
+                    let b_hi1 = w.hi.as_ptr().add(nb1 * w.k_blocks + kb);
+                    let b_lo1 = w.lo.as_ptr().add(nb1 * w.k_blocks + kb);
+                    asm!(
+                        "tileloadd tmm2, [{ahi} + {sa}]",
+                        "tileloadd tmm3, [{alo} + {sa}]",
+                        "tileloadd tmm4, [{bhi0} + {sb}]",
+                        "tileloadd tmm5, [{blo0} + {sb}]",
+                        "tdpbf16ps tmm0, tmm2, tmm4",
+                        "tdpbf16ps tmm0, tmm2, tmm5",
+                        "tdpbf16ps tmm0, tmm3, tmm4",
+                        "tileloadd tmm6, [{bhi1} + {sb}]",
+                        "tileloadd tmm7, [{blo1} + {sb}]",
+                        "tdpbf16ps tmm1, tmm2, tmm6",
+                        "tdpbf16ps tmm1, tmm2, tmm7",
+                        "tdpbf16ps tmm1, tmm3, tmm6",
+                        ahi = in(reg) a_hi,
+                        alo = in(reg) a_lo,
+                        bhi0 = in(reg) b_hi0,
+                        blo0 = in(reg) b_lo0,
+                        bhi1 = in(reg) b_hi1,
+                        blo1 = in(reg) b_lo1,
+                        sa = in(reg) stride_a,
+                        sb = in(reg) stride_b,
+                        options(nostack, readonly)
+                    );
+                }
+                let c = scratch.0.as_mut_ptr();
                 asm!(
-                    "tileloadd tmm2, [{ahi} + {sa}]",
-                    "tileloadd tmm3, [{alo} + {sa}]",
-                    "tileloadd tmm4, [{bhi0} + {sb}]",
-                    "tileloadd tmm5, [{blo0} + {sb}]",
-                    "tdpbf16ps tmm0, tmm2, tmm4",
-                    "tdpbf16ps tmm0, tmm2, tmm5",
-                    "tdpbf16ps tmm0, tmm3, tmm4",
-                    "tileloadd tmm6, [{bhi1} + {sb}]",
-                    "tileloadd tmm7, [{blo1} + {sb}]",
-                    "tdpbf16ps tmm1, tmm2, tmm6",
-                    "tdpbf16ps tmm1, tmm2, tmm7",
-                    "tdpbf16ps tmm1, tmm3, tmm6",
-                    ahi = in(reg) a_hi,
-                    alo = in(reg) a_lo,
-                    bhi0 = in(reg) b_hi0,
-                    blo0 = in(reg) b_lo0,
-                    bhi1 = in(reg) b_hi1,
-                    blo1 = in(reg) b_lo1,
-                    sa = in(reg) stride_a,
-                    sb = in(reg) stride_b,
-                    options(nostack, readonly)
+                    "tilestored [{c0} + {sc}], tmm0",
+                    "tilestored [{c1} + {sc}], tmm1",
+                    c0 = in(reg) c,
+                    c1 = in(reg) c.add(TN),
+                    sc = in(reg) stride_c,
+                    options(nostack)
                 );
+                emit(m0, nb0 * TN, &scratch);
             }
-            let c = scratch.0.as_mut_ptr();
-            asm!(
-                "tilestored [{c0} + {sc}], tmm0",
-                "tilestored [{c1} + {sc}], tmm1",
-                c0 = in(reg) c,
-                c1 = in(reg) c.add(TN),
-                sc = in(reg) stride_c,
-                options(nostack)
-            );
-            emit(m0, nb0 * TN, &scratch);
         }
     }
     asm!("tilerelease", options(nostack, nomem));
