@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Serving benchmark: `ember serve` against sentence-transformers behind FastAPI/uvicorn
+# Serving benchmark: `ember serve` against Infinity (infinity-emb 0.0.78 on its default PyTorch
+# engine, scripts/setup-infinity.sh) and sentence-transformers behind FastAPI/uvicorn
 # (scripts/bench/st_server.py), in one run, on the same machine, the same sentences and the same
 # load: OpenAI-style POST /v1/embeddings requests of 1 and of 32 sentences
 # (bench/corpus/sentences.txt, taken in turn) at concurrency 1, 8 and 64, each for
@@ -17,7 +18,8 @@
 #                         responses arriving in that window count (latency and throughput)
 #   EMBER_BENCH_THREADS   threads of each server's model (default 2): RAYON/OMP/MKL_NUM_THREADS,
 #                         torch.set_num_threads
-#   EMBER_BENCH_SKIP_PYTHON=1  ember only
+#   EMBER_BENCH_SKIP_PYTHON=1  ember only (neither Python server)
+#   EMBER_BENCH_SKIP_INFINITY=1  no Infinity
 # Run on a quiet machine: the servers and the load generator share its cores.
 set -euo pipefail
 
@@ -83,6 +85,23 @@ measure ember "$addr"
 kill "${pids[-1]}"
 wait "${pids[-1]}" 2>/dev/null || true
 
+if [ "${EMBER_BENCH_SKIP_PYTHON:-0}" != 1 ] && [ "${EMBER_BENCH_SKIP_INFINITY:-0}" != 1 ]; then
+  infinity=$(bash scripts/setup-infinity.sh | tail -n 1)
+  port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()")
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE HF_HUB_OFFLINE=1 "$infinity" v2 --model-id "$model" \
+    --served-model-name minilm --engine torch --device cpu --host 127.0.0.1 --port "$port" --url-prefix /v1 \
+    --batch-size 32 2>"$out/infinity.log" >&2 &
+  pids+=($!)
+  for _ in $(seq 1 600); do
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  curl -sf "http://127.0.0.1:$port/health" >/dev/null || { echo "bench-serve: Infinity did not start:" >&2; cat "$out/infinity.log" >&2; exit 1; }
+  measure infinity "127.0.0.1:$port"
+  kill "${pids[-1]}"
+  wait "${pids[-1]}" 2>/dev/null || true
+fi
+
 if [ "${EMBER_BENCH_SKIP_PYTHON:-0}" != 1 ]; then
   py=$(bash scripts/setup-python.sh | tail -n 1)
   # This workplace may set OpenBLAS variables for old builds; they slow a current numpy.
@@ -114,15 +133,16 @@ for r in rows:
 def get(server, batch, conc):
     return next((r for r in rows if r["server"] == server and r["batch"] == batch and r["concurrency"] == conc), None)
 print()
-for batch in (1, 32):
-    e, p = get("ember", batch, 64), get("sentence-transformers+fastapi", batch, 64)
+for baseline in ("infinity", "sentence-transformers+fastapi"):
+  for batch in (1, 32):
+    e, p = get("ember", batch, 64), get(baseline, batch, 64)
     if e and p and p["sentences_per_s"] > 0:
-        print(f"throughput ratio at concurrency 64, {batch} sentence(s)/request: "
+        print(f"throughput ratio vs {baseline} at concurrency 64, {batch} sentence(s)/request: "
               f"{e['sentences_per_s'] / p['sentences_per_s']:.2f} (goal >= 1.5)")
-    e, p = get("ember", batch, 8), get("sentence-transformers+fastapi", batch, 8)
+    e, p = get("ember", batch, 8), get(baseline, batch, 8)
     if e and p:
         print(f"p99 at concurrency 8, {batch} sentence(s)/request: ember {ms(e['p99_ms'])} ms, "
-              f"python {ms(p['p99_ms'])} ms (goal: ember <= python)")
+              f"{baseline} {ms(p['p99_ms'])} ms (goal: ember <= {baseline})")
 bench = json.load(open(f"{out}/bench-embed.json"))
 run = next(r for r in bench["runs"] if r["batch_size"] == 32)
 e = get("ember", 32, 64)
