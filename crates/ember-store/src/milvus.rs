@@ -226,6 +226,11 @@ fn check_milvus_config(config: &CollectionConfig) -> Result<(), StoreError> {
 }
 
 impl VectorStore for MilvusStore {
+    /// Milvus's own BM25 uses its own analyzer; ember's text index is refused here.
+    fn keeps_text_index(&self) -> bool {
+        false
+    }
+
     fn backend(&self) -> &'static str {
         "milvus"
     }

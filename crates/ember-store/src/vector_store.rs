@@ -82,6 +82,12 @@ pub trait VectorStore: Send + Sync + fmt::Debug {
     /// last. Backends whose writes are done when acknowledged have nothing to wait for.
     fn wait_for_maintenance(&self) {}
 
+    /// Whether collections here can keep ember's BM25 text index (the CLI gives new collections
+    /// one by default where they can).
+    fn keeps_text_index(&self) -> bool {
+        true
+    }
+
     fn list(&self) -> Result<Vec<CollectionInfo>, StoreError> {
         self.names()?.iter().map(|name| self.collection(name)?.info()).collect()
     }

@@ -107,8 +107,10 @@ pub fn run(command: CollectionsCommand) -> anyhow::Result<()> {
         } => {
             let (model_id, dimension) = model_and_dimension(model.as_deref(), dimension, &revision)?;
             let store = store.open_any()?;
-            // Every store indexes text for BM25 by default (as `ember ingest` does).
-            let text_index = Some(TextIndexConfig { analyzer: AnalyzerConfig::english(), bm25: Bm25Params::default() });
+            // Every store that can indexes text for BM25 by default (as `ember ingest` does).
+            let text_index = store
+                .keeps_text_index()
+                .then(|| TextIndexConfig { analyzer: AnalyzerConfig::english(), bm25: Bm25Params::default() });
             let config = CollectionConfig {
                 text_index,
                 sparse: None,

@@ -14,6 +14,7 @@ use ember_engine::{
 use ember_models::TokenCount;
 use ember_store::{
     AnalyzerConfig, Bm25Params, IndexKind, MultiVectorConfig, Precision, SparseFieldConfig, TextIndexConfig,
+    VectorStore,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -56,7 +57,8 @@ pub struct IngestArgs {
     #[arg(long, value_enum, default_value_t = PrecisionArg::Float32)]
     pub precision: PrecisionArg,
     /// BM25 text index of a new collection: `english` (Porter stemming, English stopwords),
-    /// `plain` (lowercased words), `chinese` (jieba) or `none`. Default: `english`.
+    /// `plain` (lowercased words), `chinese` (jieba) or `none`. Default: `english` (`none` on
+    /// Milvus, which keeps no ember text index).
     #[arg(long, value_enum)]
     pub text_index: Option<TextIndexArg>,
     /// BM25 term-frequency saturation of a new text index.
@@ -89,8 +91,10 @@ pub enum TextIndexArg {
 }
 
 impl IngestArgs {
-    fn text_index(&self) -> Option<TextIndexConfig> {
-        let analyzer = match self.text_index.unwrap_or(TextIndexArg::English) {
+    /// The text index asked for; by default English where `store` can keep one, none elsewhere.
+    fn text_index(&self, store: &dyn VectorStore) -> Option<TextIndexConfig> {
+        let default = if store.keeps_text_index() { TextIndexArg::English } else { TextIndexArg::None };
+        let analyzer = match self.text_index.unwrap_or(default) {
             TextIndexArg::English => AnalyzerConfig::english(),
             TextIndexArg::Plain => AnalyzerConfig::plain(),
             TextIndexArg::Chinese => AnalyzerConfig::chinese(),
@@ -156,7 +160,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             PrecisionArg::Int8 => Precision::Int8,
             PrecisionArg::Binary => Precision::Binary,
         },
-        text_index: args.text_index(),
+        text_index: args.text_index(store.as_ref()),
         sparse: args.sparse_model.as_deref().map(|m| SparseFieldConfig { model_id: stable_model_ref(m) }),
         multivector: if args.multivector { Some(multivector_field(&model)?) } else { None },
     };
