@@ -102,6 +102,10 @@ pub(super) fn output_fields(sparse: bool) -> Vec<&'static str> {
 /// Documents from the columns of a query or search result, in row order. `Err` names what is
 /// missing or malformed.
 pub(super) fn documents(fields: &[FieldData], rows: usize, sparse: bool) -> Result<Vec<Document>, String> {
+    if rows == 0 {
+        // An empty result may come without any columns (a sparse search that matched nothing).
+        return Ok(Vec::new());
+    }
     let find = |name: &str| fields.iter().find(|f| f.name() == name);
     let column = |name: &str| find(name).ok_or_else(|| format!("the result has no '{name}' field"));
     let wrong = |name: &str| format!("the result's '{name}' field has an unexpected type");
