@@ -55,7 +55,7 @@ use crate::config::{validate_name, CollectionConfig, IndexKind};
 use crate::document::{Document, Hit};
 use crate::error::StoreError;
 use crate::filter::Filter;
-use crate::vector_store::{BackendError, MilvusConnectOptions, VectorCollection, VectorStore};
+use crate::vector_store::{check_document, BackendError, MilvusConnectOptions, VectorCollection, VectorStore};
 
 /// The layout version recorded in a collection's properties; another version is refused.
 const FORMAT: u32 = 1;
@@ -554,19 +554,7 @@ impl VectorCollection for MilvusCollection {
             reason,
         };
         for doc in &docs {
-            if doc.id.is_empty() {
-                return Err(invalid(&doc.id, "the id is empty".into()));
-            }
-            if doc.vector.len() != self.config.dimension {
-                return Err(StoreError::DimensionMismatch {
-                    collection: self.name.clone(),
-                    expected: self.config.dimension,
-                    got: doc.vector.len(),
-                });
-            }
-            if let Some(i) = doc.vector.iter().position(|x| !x.is_finite()) {
-                return Err(invalid(&doc.id, format!("vector[{i}] is {}", doc.vector[i])));
-            }
+            check_document(&self.name, &self.config, doc)?;
             if doc.id.len() > MAX_ID_BYTES {
                 return Err(invalid(
                     &doc.id,
@@ -582,19 +570,7 @@ impl VectorCollection for MilvusCollection {
                     ),
                 ));
             }
-            if !doc.multivector.is_empty() {
-                return Err(invalid(
-                    &doc.id,
-                    "it has token vectors but the collection has no multivector field".into(),
-                ));
-            }
             if !doc.sparse.is_empty() {
-                if !self.has_sparse() {
-                    return Err(invalid(
-                        &doc.id,
-                        "it has a sparse vector but the collection has no sparse field".into(),
-                    ));
-                }
                 if let Some(reason) = sparse_problem(&doc.sparse, true) {
                     return Err(invalid(&doc.id, format!("sparse vector: {reason}")));
                 }

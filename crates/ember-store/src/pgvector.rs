@@ -44,7 +44,7 @@ use crate::document::{Document, Hit};
 use crate::error::StoreError;
 use crate::filter::sql::SqlParam;
 use crate::filter::Filter;
-use crate::vector_store::{BackendError, PgConnectOptions, SslMode, VectorCollection, VectorStore};
+use crate::vector_store::{check_document, BackendError, PgConnectOptions, SslMode, VectorCollection, VectorStore};
 
 /// The layout version written in the catalog; a collection of another version is refused.
 const FORMAT: i32 = 1;
@@ -545,37 +545,11 @@ impl VectorCollection for PgVectorCollection {
             reason,
         };
         for doc in &docs {
-            if doc.id.is_empty() {
-                return Err(invalid(&doc.id, "the id is empty".into()));
-            }
-            if doc.vector.len() != self.config.dimension {
-                return Err(StoreError::DimensionMismatch {
-                    collection: self.name.clone(),
-                    expected: self.config.dimension,
-                    got: doc.vector.len(),
-                });
-            }
-            if let Some(i) = doc.vector.iter().position(|x| !x.is_finite()) {
-                return Err(invalid(&doc.id, format!("vector[{i}] is {}", doc.vector[i])));
-            }
+            check_document(&self.name, &self.config, doc)?;
             if !doc.sparse.is_empty() {
-                if self.config.sparse.is_none() {
-                    return Err(invalid(
-                        &doc.id,
-                        "it has a sparse vector but the collection has no sparse field".into(),
-                    ));
-                }
                 if let Some(reason) = lexical::stored_sparse_problem(&doc.sparse) {
                     return Err(invalid(&doc.id, format!("sparse vector: {reason}")));
                 }
-            }
-            if !doc.multivector.is_empty() {
-                return Err(invalid(
-                    &doc.id,
-                    "it has token vectors but the collection has no multivector field (the postgres backend \
-                     stores none yet)"
-                        .into(),
-                ));
             }
             if let Some(what) = nul_in(doc) {
                 return Err(invalid(&doc.id, format!("{what} holds a NUL character, which PostgreSQL cannot store")));

@@ -56,6 +56,34 @@ pub enum BackendError {
     Unsupported { backend: &'static str, operation: &'static str },
 }
 
+/// The checks every external backend makes on a document before writing it: a non-empty id, a
+/// vector of the collection's dimension with finite values, and no sparse or token vectors the
+/// collection has no field for. Backends add their own limits after these.
+pub(crate) fn check_document(collection: &str, config: &CollectionConfig, doc: &Document) -> Result<(), StoreError> {
+    let invalid =
+        |reason: String| StoreError::InvalidDocument { collection: collection.to_string(), id: doc.id.clone(), reason };
+    if doc.id.is_empty() {
+        return Err(invalid("the id is empty".into()));
+    }
+    if doc.vector.len() != config.dimension {
+        return Err(StoreError::DimensionMismatch {
+            collection: collection.to_string(),
+            expected: config.dimension,
+            got: doc.vector.len(),
+        });
+    }
+    if let Some(i) = doc.vector.iter().position(|x| !x.is_finite()) {
+        return Err(invalid(format!("vector[{i}] is {}", doc.vector[i])));
+    }
+    if !doc.sparse.is_empty() && config.sparse.is_none() {
+        return Err(invalid("it has a sparse vector but the collection has no sparse field".into()));
+    }
+    if !doc.multivector.is_empty() && config.multivector.is_none() {
+        return Err(invalid("it has token vectors but the collection has no multivector field".into()));
+    }
+    Ok(())
+}
+
 /// A place holding named collections.
 pub trait VectorStore: Send + Sync + fmt::Debug {
     /// The backend's name: `embedded`, `postgres`.
