@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_error, ember, stderr, temp};
+use common::{assert_error, ember, postgres_url, stderr, temp};
 use ember_core::Similarity;
 use ember_store::{
     CollectionConfig, Document, MultiVectorConfig, SparseFieldConfig, Store, VectorCollection, VectorStore,
@@ -224,20 +224,6 @@ fn migrate_errors_say_what_and_where() {
     assert_error(&o, &["batch size must be at least 1"]);
     let o = ember_in(&root, &[&["migrate", "--from", "kb", "--to-store", "milvus2://x"][..], &from].concat());
     assert_error(&o, &["unknown store scheme"]);
-}
-
-fn postgres_url() -> Option<String> {
-    match std::env::var("EMBER_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").map_or(true, |v| v != "true"),
-                "CI=true but EMBER_TEST_POSTGRES_URL is not set (scripts/setup-postgres.sh starts a server)"
-            );
-            eprintln!("\n!!! SKIPPING the ember migrate tests on PostgreSQL: EMBER_TEST_POSTGRES_URL is not set.\n");
-            None
-        }
-    }
 }
 
 #[test]

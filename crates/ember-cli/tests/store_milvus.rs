@@ -15,17 +15,7 @@ fn json_lines(o: &std::process::Output) -> Vec<Value> {
 }
 
 fn milvus_url() -> Option<String> {
-    match std::env::var("EMBER_TEST_MILVUS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").map_or(true, |v| v != "true"),
-                "CI=true but EMBER_TEST_MILVUS_URL is not set (scripts/setup-milvus.sh starts a server)"
-            );
-            eprintln!("\n!!! SKIPPING the ember CLI tests on Milvus: EMBER_TEST_MILVUS_URL is not set.\n");
-            None
-        }
-    }
+    common::server_url("EMBER_TEST_MILVUS_URL", "scripts/setup-milvus.sh")
 }
 
 #[test]

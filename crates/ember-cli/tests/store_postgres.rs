@@ -6,25 +6,11 @@
 
 mod common;
 
-use common::{assert_error, ember, real_model, stderr, temp};
+use common::{assert_error, ember, postgres_url, real_model, stderr, temp};
 use serde_json::Value;
 
 fn json_lines(o: &std::process::Output) -> Vec<Value> {
     String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn postgres_url() -> Option<String> {
-    match std::env::var("EMBER_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").map_or(true, |v| v != "true"),
-                "CI=true but EMBER_TEST_POSTGRES_URL is not set (scripts/setup-postgres.sh starts a server)"
-            );
-            eprintln!("\n!!! SKIPPING the ember CLI tests on PostgreSQL: EMBER_TEST_POSTGRES_URL is not set.\n");
-            None
-        }
-    }
 }
 
 #[test]

@@ -89,3 +89,25 @@ pub fn assert_error(o: &Output, needles: &[&str]) {
         assert!(err.contains(n), "stderr lacks {n:?}: {err}");
     }
 }
+
+/// The address of an external store server for these tests, from `var` (set by `script`, which
+/// `.ci/run` runs). Under `CI=true` a missing server fails the test; elsewhere the test is
+/// skipped, loudly.
+pub fn server_url(var: &str, script: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "CI=true but {var} is not set ({script} starts a server)"
+            );
+            eprintln!("\n!!! SKIPPING a test on an external store: {var} is not set (run {script}).\n");
+            None
+        }
+    }
+}
+
+/// PostgreSQL + pgvector for these tests.
+pub fn postgres_url() -> Option<String> {
+    server_url("EMBER_TEST_POSTGRES_URL", "scripts/setup-postgres.sh")
+}
