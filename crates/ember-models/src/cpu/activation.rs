@@ -44,7 +44,8 @@ pub fn exp(x: f32) -> f32 {
     // Round to nearest by the 1.5·2^23 trick: branch-free and vectorisable without SSE4.1.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.336_54, 88.376_26);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -53,8 +54,12 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    // 2^n by building the exponent bits; n ∈ [-126, 127] after the clamp.
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n by building the exponent bits; n ∈ [-126, 127] after the clamp. `shifted` lies in
+    // [2²³, 2²⁴), where consecutive integers have consecutive bit patterns, so its bits minus
+    // ROUND's are n: integer arithmetic that vectorises (`n as i32` is a saturating conversion,
+    // which LLVM leaves scalar).
+    let n_int = shifted.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127);
+    let scale = f32::from_bits(n_int << 23);
     e * scale
 }
 

@@ -7,10 +7,14 @@
 //!
 //! Layout: the weight is packed at load into B tiles (per 16 output columns and 32 inputs, 16
 //! rows of 16 column pairs: row `r` holds `(W[j][2r], W[j][2r+1])` for each column `j`), hi and
-//! lo apart. Each product converts `A` once into row-major hi and lo bfloat16 matrices with `k`
-//! padded to 32, and streams 16-row blocks of them against pairs of column blocks: two C
-//! tiles, two A tiles, four B tiles — the eight tile registers. Results go through a 16 × 32
-//! f32 scratch tile to the output, where bias, activation or residual are applied.
+//! lo apart. Each product converts `A` once into hi and lo bfloat16 tiles (16 rows × 32 inputs,
+//! each tile's 1 KiB contiguous), and streams pairs of 16-row blocks against pairs of column
+//! blocks: four C tiles, two A tiles, two B tiles — the eight tile registers; per step and C
+//! tile the three products always run in the same order, so a row's result never depends on
+//! the rows around it. Results go through a 16 × 32 f32 scratch tile to the output, where bias,
+//! activation or residual are applied. Attention uses the same product with the keys (and the
+//! transposed values) packed as the weight ([`AmxWeight::pack_rows`],
+//! [`AmxWeight::pack_columns`]).
 //!
 //! Used only when the CPU has AMX-BF16 and Linux grants the process the tile state
 //! (`arch_prctl(ARCH_REQ_XCOMP_PERM)`); `EMBER_CPU_AMX=0` turns it off (for comparisons).
@@ -145,37 +149,166 @@ impl AmxWeight {
         AmxWeight { n, k, k_blocks, n_blocks, hi, lo }
     }
 
+    /// An empty weight, for [`pack_rows`](Self::pack_rows) and
+    /// [`pack_columns`](Self::pack_columns) to fill (reusing its buffers).
+    pub fn empty() -> Self {
+        AmxWeight { n: 0, k: 0, k_blocks: 0, n_blocks: 0, hi: Vec::new(), lo: Vec::new() }
+    }
+
+    fn reshape(&mut self, n: usize, k: usize) {
+        self.n = n;
+        self.k = k;
+        self.k_blocks = k.div_ceil(TK);
+        self.n_blocks = n.div_ceil(TN).div_ceil(2) * 2;
+        let tiles = self.n_blocks * self.k_blocks;
+        let zero = TileBuf([0; 512]);
+        for buf in [&mut self.hi, &mut self.lo] {
+            buf.clear();
+            buf.resize(tiles, zero);
+        }
+    }
+
+    /// `W` (`[n, k]`) from its halves already split row by row ([`split_rows`]: rows `ld` apart,
+    /// `ld ≥ k` a multiple of 32, columns past `k` zero): attention's keys, one row per key.
+    pub fn pack_rows(&mut self, hi: &[u16], lo: &[u16], n: usize, k: usize, ld: usize) {
+        debug_assert!(ld.is_multiple_of(TK) && ld >= k && hi.len() >= n * ld && lo.len() >= n * ld);
+        self.reshape(n, k);
+        let k_blocks = self.k_blocks;
+        for (src, dst) in [(hi, &mut self.hi), (lo, &mut self.lo)] {
+            for col in 0..n {
+                let (nb, j) = (col / TN, col % TN);
+                let row = &src[col * ld..col * ld + k_blocks * TK];
+                for kb in 0..k_blocks {
+                    let tile = &mut dst[nb * k_blocks + kb].0;
+                    for r in 0..TK / 2 {
+                        tile[r * 32 + 2 * j] = row[kb * TK + 2 * r];
+                        tile[r * 32 + 2 * j + 1] = row[kb * TK + 2 * r + 1];
+                    }
+                }
+            }
+        }
+    }
+
+    /// `W = Xᵀ` (`[n, rows]`) from the halves of `X` (`rows × n`, split row by row as for
+    /// [`pack_rows`](Self::pack_rows)): attention's values, whose rows (keys) are the
+    /// product's inputs.
+    pub fn pack_columns(&mut self, hi: &[u16], lo: &[u16], rows: usize, n: usize, ld: usize) {
+        debug_assert!(ld >= n && hi.len() >= rows * ld && lo.len() >= rows * ld);
+        self.reshape(n, rows);
+        let k_blocks = self.k_blocks;
+        for (src, dst) in [(hi, &mut self.hi), (lo, &mut self.lo)] {
+            for kk in 0..rows {
+                let (kb, r, e) = (kk / TK, (kk % TK) / 2, kk % 2);
+                let row = &src[kk * ld..kk * ld + n];
+                for (col, &v) in row.iter().enumerate() {
+                    let (nb, j) = (col / TN, col % TN);
+                    dst[nb * k_blocks + kb].0[r * 32 + 2 * j + e] = v;
+                }
+            }
+        }
+    }
+
     /// Pairs of 16-column blocks: the unit of work split across threads.
     pub fn column_pairs(&self) -> usize {
         self.n_blocks / 2
     }
 }
 
-/// `A` (`m × k` f32, row-major) as hi and lo bfloat16 matrices, rows padded to a whole number
-/// of tiles and `k` to a whole number of tile steps.
+/// `A` (`m × k` f32, row-major) as hi and lo bfloat16 matrices in tile order: rows padded to
+/// a whole number of 16-row blocks and `k` to a whole number of 32-value steps, each
+/// (row block, step) tile's 16 rows of 64 bytes contiguous (so a tile load reads 1 KiB in a
+/// row, as the weight's tiles are read).
 #[derive(Debug, Default)]
 pub struct SplitA {
-    ld: usize,
+    k_blocks: usize,
     m_pad: usize,
     hi: Vec<u16>,
     lo: Vec<u16>,
 }
 
 impl SplitA {
-    /// Split `a` into this buffer (reused across products: no allocation once it is large enough).
-    pub fn fill(&mut self, a: &[f32], m: usize, k: usize) {
-        self.ld = k.div_ceil(TK) * TK;
+    /// Split `a` into this buffer (reused across products: no allocation once it is large
+    /// enough). Large matrices are split by rayon's threads, a range of row blocks each, when
+    /// `parallel`.
+    pub fn fill(&mut self, a: &[f32], m: usize, k: usize, parallel: bool) {
+        use rayon::prelude::*;
+        self.k_blocks = k.div_ceil(TK);
         self.m_pad = m.div_ceil(TM) * TM;
-        let len = self.m_pad * self.ld;
+        let block = TM * self.k_blocks * TK; // values per row block
+        let len = self.m_pad * self.k_blocks * TK;
         for buf in [&mut self.hi, &mut self.lo] {
-            buf.clear();
-            buf.resize(len, 0);
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
         }
-        split_rows(a, m, k, self.ld, &mut self.hi, &mut self.lo);
+        let (hi, lo) = (&mut self.hi[..len], &mut self.lo[..len]);
+        const PARALLEL_MIN: usize = 1 << 16;
+        let threads = if parallel { rayon::current_num_threads() } else { 1 };
+        let blocks = self.m_pad / TM;
+        if threads <= 1 || m * k < PARALLEL_MIN || blocks < 2 {
+            split_tiles(a, 0, m, k, hi, lo);
+            return;
+        }
+        let per = blocks.div_ceil(threads);
+        hi.par_chunks_mut(per * block).zip(lo.par_chunks_mut(per * block)).enumerate().for_each(|(t, (h, l))| {
+            split_tiles(a, t * per * TM, m, k, h, l);
+        });
     }
 }
 
-fn split_rows(a: &[f32], m: usize, k: usize, ld: usize, hi: &mut [u16], lo: &mut [u16]) {
+/// Row blocks of `a` (`m × k`, row-major) from row `first` on, as many as `hi` holds, into
+/// tile order ([`SplitA`]); rows past `m` and columns past `k` are zero.
+fn split_tiles(a: &[f32], first: usize, m: usize, k: usize, hi: &mut [u16], lo: &mut [u16]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: the CPU supports AVX-512F/BW, checked just above.
+        return unsafe { split_tiles_avx512(a, first, m, k, hi, lo) };
+    }
+    split_tiles_inline(a, first, m, k, hi, lo)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn split_tiles_avx512(a: &[f32], first: usize, m: usize, k: usize, hi: &mut [u16], lo: &mut [u16]) {
+    split_tiles_inline(a, first, m, k, hi, lo)
+}
+
+#[inline(always)]
+fn split_tiles_inline(a: &[f32], first: usize, m: usize, k: usize, hi: &mut [u16], lo: &mut [u16]) {
+    let k_blocks = k.div_ceil(TK);
+    let rows = hi.len() / (k_blocks * TK);
+    for r in 0..rows {
+        let i = first + r;
+        let (mb, tr) = (r / TM, r % TM);
+        for kb in 0..k_blocks {
+            let at = (mb * k_blocks + kb) * TM * TK + tr * TK;
+            let (h, l) = (&mut hi[at..at + TK], &mut lo[at..at + TK]);
+            let c0 = kb * TK;
+            let width = if i < m { TK.min(k - c0) } else { 0 };
+            if width > 0 {
+                split_values(&a[i * k + c0..i * k + c0 + width], &mut h[..width], &mut l[..width]);
+            }
+            h[width..].fill(0);
+            l[width..].fill(0);
+        }
+    }
+}
+
+/// `x` as bfloat16 halves, value by value (round to nearest even, as [`split`]).
+#[inline(always)]
+fn split_values(x: &[f32], hi: &mut [u16], lo: &mut [u16]) {
+    for ((x, h), l) in x.iter().zip(hi.iter_mut()).zip(lo.iter_mut()) {
+        let b = x.to_bits();
+        let hb = (b.wrapping_add(0x7fff + ((b >> 16) & 1))) & 0xffff_0000;
+        *h = (hb >> 16) as u16;
+        let r = (*x - f32::from_bits(hb)).to_bits();
+        *l = (r.wrapping_add(0x7fff + ((r >> 16) & 1)) >> 16) as u16;
+    }
+}
+
+/// Rows `0..m` of `a` (`m × k`, row-major) as bfloat16 halves into `hi` and `lo` (rows `ld`
+/// apart, columns `k..ld` zeroed).
+pub(super) fn split_rows(a: &[f32], m: usize, k: usize, ld: usize, hi: &mut [u16], lo: &mut [u16]) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
         // SAFETY: the CPU supports AVX-512F/BW, checked just above.
@@ -194,15 +327,9 @@ unsafe fn split_rows_avx512(a: &[f32], m: usize, k: usize, ld: usize, hi: &mut [
 #[inline(always)]
 fn split_rows_inline(a: &[f32], m: usize, k: usize, ld: usize, hi: &mut [u16], lo: &mut [u16]) {
     for i in 0..m {
-        let row = &a[i * k..(i + 1) * k];
-        let (h, l) = (&mut hi[i * ld..i * ld + k], &mut lo[i * ld..i * ld + k]);
-        for ((x, h), l) in row.iter().zip(h.iter_mut()).zip(l.iter_mut()) {
-            let b = x.to_bits();
-            let hb = (b.wrapping_add(0x7fff + ((b >> 16) & 1))) & 0xffff_0000;
-            *h = (hb >> 16) as u16;
-            let r = (*x - f32::from_bits(hb)).to_bits();
-            *l = (r.wrapping_add(0x7fff + ((r >> 16) & 1)) >> 16) as u16;
-        }
+        hi[i * ld + k..(i + 1) * ld].fill(0);
+        lo[i * ld + k..(i + 1) * ld].fill(0);
+        split_values(&a[i * k..(i + 1) * k], &mut hi[i * ld..i * ld + k], &mut lo[i * ld..i * ld + k]);
     }
 }
 
@@ -228,7 +355,8 @@ impl TileConfig {
 pub struct Scratch(pub [f32; TM * 2 * TN]);
 
 /// For every 16-row block of `a` and every column pair in `pairs`, compute the 16 × 32 block of
-/// `A·Wᵀ` (no bias) into a scratch tile and hand it to `emit(row0, col0, scratch)`.
+/// `A·Wᵀ` (no bias) into a scratch tile and hand it to `emit(row0, col0, scratch)` (which may
+/// use the tile as its own workspace).
 ///
 /// # Safety
 /// [`available`] must have returned true in this process.
@@ -237,52 +365,63 @@ pub unsafe fn product(
     w: &AmxWeight,
     a: &SplitA,
     pairs: std::ops::Range<usize>,
-    mut emit: impl FnMut(usize, usize, &Scratch),
+    mut emit: impl FnMut(usize, usize, &mut Scratch),
 ) {
     use std::arch::asm;
     let config = TileConfig::new();
     let mut scratch = Scratch([0f32; TM * 2 * TN]);
-    let stride_a = a.ld * 2; // bytes per row of A
-    let stride_b = 64usize;
+    let stride = 64usize; // bytes per tile row, A and B alike
     let stride_c = 2 * TN * 4; // bytes per row of the scratch tile
+    let a_tile = |m0: usize, kb: usize| (m0 / TM * a.k_blocks + kb) * TM * TK;
     asm!("ldtilecfg [{0}]", in(reg) config.0.as_ptr(), options(nostack));
     // Rows in chunks whose hi and lo halves stay in L2 while every column pair of the range
     // streams past them; within a chunk, a pair's B tiles stay in L1/L2 across its row blocks.
-    let chunk_rows = ((L2_BUDGET / (4 * a.ld)).max(TM) / TM) * TM;
+    let chunk_rows = ((L2_BUDGET / (4 * a.k_blocks * TK)).max(2 * TM) / (2 * TM)) * (2 * TM);
     for c0 in (0..a.m_pad).step_by(chunk_rows) {
         let c1 = (c0 + chunk_rows).min(a.m_pad);
         for pair in pairs.clone() {
             let (nb0, nb1) = (2 * pair, 2 * pair + 1);
-            for m0 in (c0..c1).step_by(TM) {
-                asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
+            let mut m0 = c0;
+            // Two row blocks at a time: four accumulator tiles, each loaded tile feeding two
+            // products. Per accumulator the three products of a step run in the same order as
+            // in the single-block loop below, so a row's result does not depend on which loop
+            // computed it.
+            while m0 + 2 * TM <= c1 {
+                asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
                 for kb in 0..w.k_blocks {
-                    let a_hi = a.hi.as_ptr().add(m0 * a.ld + kb * TK);
-                    let a_lo = a.lo.as_ptr().add(m0 * a.ld + kb * TK);
-                    let b_hi0 = w.hi.as_ptr().add(nb0 * w.k_blocks + kb);
-                    let b_lo0 = w.lo.as_ptr().add(nb0 * w.k_blocks + kb);
-                    let b_hi1 = w.hi.as_ptr().add(nb1 * w.k_blocks + kb);
-                    let b_lo1 = w.lo.as_ptr().add(nb1 * w.k_blocks + kb);
+                    let (a0, a1) = (a_tile(m0, kb), a_tile(m0 + TM, kb));
                     asm!(
-                        "tileloadd tmm2, [{ahi} + {sa}]",
-                        "tileloadd tmm3, [{alo} + {sa}]",
-                        "tileloadd tmm4, [{bhi0} + {sb}]",
-                        "tileloadd tmm5, [{blo0} + {sb}]",
-                        "tdpbf16ps tmm0, tmm2, tmm4",
-                        "tdpbf16ps tmm0, tmm2, tmm5",
-                        "tdpbf16ps tmm0, tmm3, tmm4",
-                        "tileloadd tmm6, [{bhi1} + {sb}]",
-                        "tileloadd tmm7, [{blo1} + {sb}]",
-                        "tdpbf16ps tmm1, tmm2, tmm6",
-                        "tdpbf16ps tmm1, tmm2, tmm7",
-                        "tdpbf16ps tmm1, tmm3, tmm6",
-                        ahi = in(reg) a_hi,
-                        alo = in(reg) a_lo,
-                        bhi0 = in(reg) b_hi0,
-                        blo0 = in(reg) b_lo0,
-                        bhi1 = in(reg) b_hi1,
-                        blo1 = in(reg) b_lo1,
-                        sa = in(reg) stride_a,
-                        sb = in(reg) stride_b,
+                        "tileloadd tmm4, [{a0hi} + {s}]",
+                        "tileloadd tmm5, [{a1hi} + {s}]",
+                        "tileloadd tmm6, [{b0hi} + {s}]",
+                        "tileloadd tmm7, [{b1hi} + {s}]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tdpbf16ps tmm2, tmm5, tmm6",
+                        "tdpbf16ps tmm3, tmm5, tmm7",
+                        "tileloadd tmm6, [{b0lo} + {s}]",
+                        "tileloadd tmm7, [{b1lo} + {s}]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tdpbf16ps tmm2, tmm5, tmm6",
+                        "tdpbf16ps tmm3, tmm5, tmm7",
+                        "tileloadd tmm4, [{a0lo} + {s}]",
+                        "tileloadd tmm5, [{a1lo} + {s}]",
+                        "tileloadd tmm6, [{b0hi} + {s}]",
+                        "tileloadd tmm7, [{b1hi} + {s}]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tdpbf16ps tmm2, tmm5, tmm6",
+                        "tdpbf16ps tmm3, tmm5, tmm7",
+                        a0hi = in(reg) a.hi.as_ptr().add(a0),
+                        a0lo = in(reg) a.lo.as_ptr().add(a0),
+                        a1hi = in(reg) a.hi.as_ptr().add(a1),
+                        a1lo = in(reg) a.lo.as_ptr().add(a1),
+                        b0hi = in(reg) w.hi.as_ptr().add(nb0 * w.k_blocks + kb),
+                        b0lo = in(reg) w.lo.as_ptr().add(nb0 * w.k_blocks + kb),
+                        b1hi = in(reg) w.hi.as_ptr().add(nb1 * w.k_blocks + kb),
+                        b1lo = in(reg) w.lo.as_ptr().add(nb1 * w.k_blocks + kb),
+                        s = in(reg) stride,
                         options(nostack, readonly)
                     );
                 }
@@ -295,7 +434,56 @@ pub unsafe fn product(
                     sc = in(reg) stride_c,
                     options(nostack)
                 );
-                emit(m0, nb0 * TN, &scratch);
+                emit(m0, nb0 * TN, &mut scratch);
+                asm!(
+                    "tilestored [{c0} + {sc}], tmm2",
+                    "tilestored [{c1} + {sc}], tmm3",
+                    c0 = in(reg) c,
+                    c1 = in(reg) c.add(TN),
+                    sc = in(reg) stride_c,
+                    options(nostack)
+                );
+                emit(m0 + TM, nb0 * TN, &mut scratch);
+                m0 += 2 * TM;
+            }
+            // A last single row block.
+            if m0 < c1 {
+                asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
+                for kb in 0..w.k_blocks {
+                    let a0 = a_tile(m0, kb);
+                    asm!(
+                        "tileloadd tmm2, [{ahi} + {s}]",
+                        "tileloadd tmm3, [{alo} + {s}]",
+                        "tileloadd tmm4, [{bhi0} + {s}]",
+                        "tileloadd tmm5, [{blo0} + {s}]",
+                        "tdpbf16ps tmm0, tmm2, tmm4",
+                        "tdpbf16ps tmm0, tmm2, tmm5",
+                        "tdpbf16ps tmm0, tmm3, tmm4",
+                        "tileloadd tmm6, [{bhi1} + {s}]",
+                        "tileloadd tmm7, [{blo1} + {s}]",
+                        "tdpbf16ps tmm1, tmm2, tmm6",
+                        "tdpbf16ps tmm1, tmm2, tmm7",
+                        "tdpbf16ps tmm1, tmm3, tmm6",
+                        ahi = in(reg) a.hi.as_ptr().add(a0),
+                        alo = in(reg) a.lo.as_ptr().add(a0),
+                        bhi0 = in(reg) w.hi.as_ptr().add(nb0 * w.k_blocks + kb),
+                        blo0 = in(reg) w.lo.as_ptr().add(nb0 * w.k_blocks + kb),
+                        bhi1 = in(reg) w.hi.as_ptr().add(nb1 * w.k_blocks + kb),
+                        blo1 = in(reg) w.lo.as_ptr().add(nb1 * w.k_blocks + kb),
+                        s = in(reg) stride,
+                        options(nostack, readonly)
+                    );
+                }
+                let c = scratch.0.as_mut_ptr();
+                asm!(
+                    "tilestored [{c0} + {sc}], tmm0",
+                    "tilestored [{c1} + {sc}], tmm1",
+                    c0 = in(reg) c,
+                    c1 = in(reg) c.add(TN),
+                    sc = in(reg) stride_c,
+                    options(nostack)
+                );
+                emit(m0, nb0 * TN, &mut scratch);
             }
         }
     }

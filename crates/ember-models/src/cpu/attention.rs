@@ -75,6 +75,11 @@ struct Task<'a> {
 
 fn run(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, task: Task<'_>) {
     #[cfg(target_arch = "x86_64")]
+    if super::amx::available() && std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AMX is available to this process and the CPU supports AVX-512F.
+        return unsafe { run_amx(qkv, shape, bias, task) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU supports AVX-512F, checked just above.
         return unsafe { run_avx512(qkv, shape, bias, task) };
@@ -98,6 +103,120 @@ unsafe fn run_avx2(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, ta
 #[target_feature(enable = "avx512f")]
 unsafe fn run_avx512(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, task: Task<'_>) {
     run_inline(qkv, shape, bias, task)
+}
+
+/// Buffers of one attention task on AMX tiles, reused across heads and tasks.
+#[cfg(target_arch = "x86_64")]
+#[derive(Default)]
+struct AmxBuffers {
+    /// One head's keys, values (`n × d`) and the task's queries (`rows × d`), gathered.
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    queries: Vec<f32>,
+    /// Keys and values split into bfloat16 halves, rows `ld` apart.
+    halves: [Vec<u16>; 4],
+    key_tiles: Option<super::amx::AmxWeight>,
+    value_tiles: Option<super::amx::AmxWeight>,
+    q: super::amx::SplitA,
+    p: super::amx::SplitA,
+    /// Scores, then probabilities: `rows × n`.
+    scores: Vec<f32>,
+}
+
+#[cfg(target_arch = "x86_64")]
+thread_local! {
+    static AMX_BUFFERS: std::cell::RefCell<AmxBuffers> = std::cell::RefCell::new(AmxBuffers::default());
+}
+
+/// [`run`] with both products of each head on AMX tiles ([`super::amx::product`], the f32
+/// accuracy of the linear layers): `S = Q·Kᵀ` with the keys packed as the product's weight,
+/// softmax in f32 vectors, then `P·V` with the values packed transposed. Per head the keys and
+/// values are gathered and split into bfloat16 halves once for all the task's query rows.
+///
+/// # Safety
+/// [`super::amx::available`] must have returned true, and the CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn run_amx(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, task: Task<'_>) {
+    use super::amx::{self, AmxWeight};
+    use super::copy_row;
+    let Shape { heads, hidden } = shape;
+    let d = hidden / heads;
+    let n = task.len;
+    let stride = 3 * hidden;
+    let seq = &qkv[task.seq_start * stride..(task.seq_start + n) * stride];
+    let scale = 1.0 / (d as f32).sqrt();
+    let m = task.rows.len();
+    let first = task.rows.start;
+    let ld = d.div_ceil(32) * 32;
+    // Taken out of the thread-local, not borrowed through it, as the linear layers do.
+    let mut b = AMX_BUFFERS.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
+    let mut key_tiles = b.key_tiles.take().unwrap_or_else(AmxWeight::empty);
+    let mut value_tiles = b.value_tiles.take().unwrap_or_else(AmxWeight::empty);
+    b.keys.resize(n * d, 0.0);
+    b.values.resize(n * d, 0.0);
+    b.queries.resize(m * d, 0.0);
+    b.scores.resize(m * n, 0.0);
+    for buf in &mut b.halves {
+        buf.resize(n * ld, 0);
+    }
+    for h in 0..heads {
+        for (j, tok) in seq.chunks_exact(stride).enumerate() {
+            copy_row(&mut b.keys[j * d..(j + 1) * d], &tok[hidden + h * d..hidden + (h + 1) * d]);
+            copy_row(&mut b.values[j * d..(j + 1) * d], &tok[2 * hidden + h * d..2 * hidden + (h + 1) * d]);
+        }
+        for (r, i) in task.rows.clone().enumerate() {
+            copy_row(&mut b.queries[r * d..(r + 1) * d], &seq[i * stride + h * d..i * stride + (h + 1) * d]);
+        }
+        {
+            let [khi, klo, vhi, vlo] = &mut b.halves;
+            amx::split_rows(&b.keys, n, d, ld, khi, klo);
+            amx::split_rows(&b.values, n, d, ld, vhi, vlo);
+            key_tiles.pack_rows(khi, klo, n, d, ld);
+            value_tiles.pack_columns(vhi, vlo, n, d, ld);
+        }
+        b.q.fill(&b.queries, m, d, false);
+        let scores = &mut b.scores;
+        amx::product(&key_tiles, &b.q, 0..key_tiles.column_pairs(), |m0, c0, tile| {
+            if c0 >= n {
+                return;
+            }
+            let cols = 32.min(n - c0);
+            for r in 0..16.min(m.saturating_sub(m0)) {
+                copy_row(&mut scores[(m0 + r) * n + c0..(m0 + r) * n + c0 + cols], &tile.0[r * 32..r * 32 + cols]);
+            }
+        });
+        for (r, row) in scores.chunks_exact_mut(n).enumerate() {
+            row.iter_mut().for_each(|s| *s *= scale);
+            if let Some(bias) = bias {
+                let from = h * (2 * bias.span - 1) + bias.span - 1 - (first + r);
+                for (s, &bv) in row.iter_mut().zip(&bias.values[from..from + n]) {
+                    *s += bv;
+                }
+            }
+            let top = max(row);
+            for s in row.iter_mut() {
+                *s = exp(*s - top);
+            }
+            let inv = 1.0 / super::layer_norm::sum(row);
+            row.iter_mut().for_each(|s| *s *= inv);
+        }
+        b.p.fill(scores, m, n, false);
+        let out = &mut *task.out;
+        amx::product(&value_tiles, &b.p, 0..value_tiles.column_pairs(), |m0, c0, tile| {
+            if c0 >= d {
+                return;
+            }
+            let cols = 32.min(d - c0);
+            for r in 0..16.min(m.saturating_sub(m0)) {
+                let at = (m0 + r) * hidden + h * d + c0;
+                copy_row(&mut out[at..at + cols], &tile.0[r * 32..r * 32 + cols]);
+            }
+        });
+    }
+    b.key_tiles = Some(key_tiles);
+    b.value_tiles = Some(value_tiles);
+    AMX_BUFFERS.with(|cell| *cell.borrow_mut() = b);
 }
 
 /// Query rows handled together: their score rows share every key load and their context rows
@@ -304,6 +423,17 @@ mod tests {
         out
     }
 
+    /// The f32 kernels agree with the f64 definition to 1e-5; on AMX tiles both products keep
+    /// 16 of f32's 24 mantissa bits per factor (as the linear layers do), so scores of `d`
+    /// terms of up to ±4 may be off by ~1e-5·√d and the outputs by as much.
+    fn tolerance(hidden: usize, heads: usize) -> f32 {
+        if crate::cpu::amx::available() {
+            1e-5 * ((hidden / heads) as f32).sqrt()
+        } else {
+            1e-5
+        }
+    }
+
     #[test]
     fn matches_the_definition() {
         for (lengths, heads, hidden) in [
@@ -318,14 +448,15 @@ mod tests {
             let mut out = vec![f32::NAN; tokens * hidden];
             attend(&qkv, &lengths, heads, None, &mut out);
             let expect = naive(&qkv, &lengths, heads, None);
-            assert!(max_abs_diff(&out, &expect) <= 1e-5, "{lengths:?}: {}", max_abs_diff(&out, &expect));
+            let tol = tolerance(hidden, heads);
+            assert!(max_abs_diff(&out, &expect) <= tol, "{lengths:?}: {}", max_abs_diff(&out, &expect));
 
             let span = *lengths.iter().max().unwrap_or(&1);
             let values = random(heads * (2 * span - 1), 8);
             let bias = DistanceBias { values: &values, span };
             attend(&qkv, &lengths, heads, Some(bias), &mut out);
             let expect = naive(&qkv, &lengths, heads, Some(bias));
-            assert!(max_abs_diff(&out, &expect) <= 1e-5, "{lengths:?} with bias");
+            assert!(max_abs_diff(&out, &expect) <= tol, "{lengths:?} with bias: {}", max_abs_diff(&out, &expect));
         }
     }
 }

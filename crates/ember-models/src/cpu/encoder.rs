@@ -6,11 +6,25 @@
 
 use candle_core::{DType, Storage, Tensor};
 use candle_nn::{Embedding, LayerNorm as CandleLayerNorm, Linear};
+use rayon::prelude::*;
 
 use super::attention::{self, DistanceBias};
 use super::gemm::{Epilogue, PackedLinear};
 use super::layer_norm::LayerNorm;
 use crate::arch::Activation;
+
+/// Rows per task when a pass is split between threads by rows: the FFN's intermediate values
+/// of one task (rows × 4·hidden f32, and their bfloat16 halves) then stay in the core's L2.
+const ROW_CHUNK: usize = 64;
+/// From this many tokens in a pass, the linear layers are split between threads by rows (each
+/// thread runs whole rows, all columns); below it, each product splits its columns, which
+/// shares the reading of the weights when there are few rows.
+const ROW_CHUNKED_MIN_TOKENS: usize = 256;
+
+thread_local! {
+    /// [`CpuEncoder::token_wise`]'s buffers, reused across calls.
+    static TOKEN_WISE: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
 
 /// The checkpoint's embedding modules.
 #[derive(Debug, Clone, Copy)]
@@ -129,9 +143,22 @@ impl CpuEncoder {
         let h = self.hidden;
         let mut x = vec![0f32; tokens * h];
         self.embed(ids, lengths, &mut x)?;
-        let inner = self.layers.first().map_or(0, |l| l.intermediate.n());
         let mut qkv = vec![0f32; tokens * 3 * h];
         let mut ctx = vec![0f32; tokens * h];
+        if tokens >= ROW_CHUNKED_MIN_TOKENS && rayon::current_num_threads() > 1 {
+            let chunk = ROW_CHUNK;
+            for layer in &self.layers {
+                qkv.par_chunks_mut(chunk * 3 * h)
+                    .zip(x.par_chunks(chunk * h))
+                    .for_each(|(q, xs)| layer.qkv.forward_serial(xs, xs.len() / h, q, Epilogue::Bias));
+                attention::attend(&qkv, lengths, self.heads, bias, &mut ctx);
+                x.par_chunks_mut(chunk * h)
+                    .zip(ctx.par_chunks(chunk * h))
+                    .for_each(|(xs, cs)| self.token_wise(layer, cs, xs));
+            }
+            return Ok(x);
+        }
+        let inner = self.layers.first().map_or(0, |l| l.intermediate.n());
         let mut y = vec![0f32; tokens * h];
         let mut ffn = vec![0f32; tokens * inner];
         for layer in &self.layers {
@@ -144,6 +171,26 @@ impl CpuEncoder {
             layer.out_norm.forward(&mut x);
         }
         Ok(x)
+    }
+
+    /// The part of a layer after attention, which works token by token, on the rows `x` (the
+    /// layer's input, replaced by its output) with their attention context `ctx`, on the
+    /// calling thread: output projection + residual, LayerNorm, FFN, residual, LayerNorm. The
+    /// intermediate values of a few dozen rows stay in this core's cache.
+    fn token_wise(&self, layer: &Layer, ctx: &[f32], x: &mut [f32]) {
+        let h = self.hidden;
+        let rows = x.len() / h;
+        let inner = layer.intermediate.n();
+        let mut buffers = TOKEN_WISE.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
+        let (y, ffn) = (&mut buffers.0, &mut buffers.1);
+        y.resize(rows * h, 0.0);
+        ffn.resize(rows * inner, 0.0);
+        layer.attn_out.forward_serial(ctx, rows, y, Epilogue::Residual(x));
+        layer.attn_norm.forward_serial(y);
+        layer.intermediate.forward_serial(y, rows, ffn, Epilogue::Activation(self.act));
+        layer.output.forward_serial(ffn, rows, x, Epilogue::Residual(y));
+        layer.out_norm.forward_serial(x);
+        TOKEN_WISE.with(|cell| *cell.borrow_mut() = buffers);
     }
 
     /// Word + position (+ token type 0) embeddings, then LayerNorm, into `x`.

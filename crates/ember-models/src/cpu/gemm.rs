@@ -122,6 +122,16 @@ impl PackedLinear {
 
     /// `out[..m × n] = epilogue(a[..m × k] · Wᵀ + b)`, rows of `a` and `out` contiguous.
     pub fn forward(&self, a: &[f32], m: usize, out: &mut [f32], epilogue: Epilogue<'_>) {
+        self.forward_with(a, m, out, epilogue, true);
+    }
+
+    /// [`forward`](Self::forward) on the calling thread only (for callers that already split
+    /// their work between threads, by rows). The result is the same.
+    pub fn forward_serial(&self, a: &[f32], m: usize, out: &mut [f32], epilogue: Epilogue<'_>) {
+        self.forward_with(a, m, out, epilogue, false);
+    }
+
+    fn forward_with(&self, a: &[f32], m: usize, out: &mut [f32], epilogue: Epilogue<'_>, parallel: bool) {
         let (n, k) = (self.n, self.k);
         assert!(a.len() >= m * k, "A has {} values, needs {m} × {k}", a.len());
         assert!(out.len() >= m * n, "C has {} values, needs {m} × {n}", out.len());
@@ -135,12 +145,12 @@ impl PackedLinear {
         // Every product goes to AMX when the CPU has it, however few its rows: a row's result
         // then never depends on the batch it came in (the kernels round differently).
         if let Some(w) = &self.amx {
-            self.forward_amx(w, a, m, out, epilogue);
+            self.forward_amx(w, a, m, out, epilogue, parallel);
             return;
         }
         let isa = Isa::detect();
         let panels = self.panel_count();
-        let threads = rayon::current_num_threads().min(panels);
+        let threads = if parallel { rayon::current_num_threads().min(panels) } else { 1 };
         let c = SharedOut(out.as_mut_ptr());
         if threads <= 1 || m * n * k < PARALLEL_MIN_WORK {
             self.run_panels(isa, a, m, c, 0..panels, epilogue);
@@ -156,50 +166,38 @@ impl PackedLinear {
     /// [`forward`](Self::forward) on AMX tiles: `A` split into bfloat16 halves once, column
     /// pairs split between threads, bias and epilogue applied as each 16 × 32 block leaves.
     #[cfg(target_arch = "x86_64")]
-    fn forward_amx(&self, w: &amx::AmxWeight, a: &[f32], m: usize, out: &mut [f32], epilogue: Epilogue<'_>) {
+    fn forward_amx(
+        &self,
+        w: &amx::AmxWeight,
+        a: &[f32],
+        m: usize,
+        out: &mut [f32],
+        epilogue: Epilogue<'_>,
+        parallel: bool,
+    ) {
         let (n, k) = (self.n, self.k);
         // The buffer is taken out of the thread-local for the product, not borrowed through it:
         // a rayon worker waiting for the parallel section below may run another product (a
         // stolen job) on this same thread.
         let mut buffer = SPLIT_A.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
         {
-            buffer.fill(&a[..m * k], m, k);
+            buffer.fill(&a[..m * k], m, k, parallel);
             let split = &buffer;
             let c = SharedOut(out.as_mut_ptr());
             let pairs = w.column_pairs();
             let run = |range: std::ops::Range<usize>| {
-                let emit = |m0: usize, c0: usize, tile: &amx::Scratch| {
+                let emit = |m0: usize, c0: usize, tile: &mut amx::Scratch| {
+                    let rows = 16.min(m.saturating_sub(m0));
                     let cols = (2 * 16).min(n.saturating_sub(c0));
-                    for r in 0..16.min(m.saturating_sub(m0)) {
-                        let i = m0 + r;
-                        // SAFETY: row `i < m` and columns `c0..c0 + cols ≤ n` of the output,
-                        // which covers `m × n` values (checked in `forward`); threads get
-                        // disjoint column pairs, so no two write the same values.
-                        let row = unsafe { std::slice::from_raw_parts_mut(c.ptr().add(i * n + c0), cols) };
-                        let got = &tile.0[r * 32..r * 32 + cols];
-                        let bias = &self.bias[c0..c0 + cols];
-                        match epilogue {
-                            Epilogue::Residual(res) => {
-                                let res = &res[i * n + c0..i * n + c0 + cols];
-                                for (((o, &g), &b), &x) in row.iter_mut().zip(got).zip(bias).zip(res) {
-                                    *o = g + b + x;
-                                }
-                            }
-                            _ => {
-                                for ((o, &g), &b) in row.iter_mut().zip(got).zip(bias) {
-                                    *o = g + b;
-                                }
-                            }
-                        }
-                        if let Epilogue::Activation(act) = epilogue {
-                            activation::apply(act, row);
-                        }
-                    }
+                    // SAFETY: rows `m0..m0 + rows < m` and columns `c0..c0 + cols ≤ n` of the
+                    // output, which covers `m × n` values (checked in `forward`); threads get
+                    // disjoint column pairs, so no two write the same values.
+                    unsafe { finish_tile(tile, c, n, m0, rows, c0, cols, &self.bias[c0..c0 + cols], epilogue) };
                 };
                 // SAFETY: `w` exists only when `amx::available()` returned true.
                 unsafe { amx::product(w, split, range, emit) };
             };
-            let threads = rayon::current_num_threads().min(pairs);
+            let threads = if parallel { rayon::current_num_threads().min(pairs) } else { 1 };
             if threads <= 1 || m * n * k < PARALLEL_MIN_WORK {
                 run(0..pairs);
             } else {
@@ -513,6 +511,91 @@ pub(crate) fn naive(a: &[f32], weight: &[f32], bias: &[f32], m: usize, n: usize,
         }
     }
     c
+}
+
+/// Bias, residual and activation on one 16 × 32 AMX result tile (`rows` × `cols` of it real),
+/// then its rows copied to `out` (`n` columns) at row `m0`, column `c0`. Compiled for AVX-512
+/// when the CPU has it: the tile is worked on in place, so the activation runs over it in one
+/// pass rather than row by row.
+///
+/// # Safety
+/// `out` must be valid for writes of rows `m0..m0 + rows`, columns `c0..c0 + cols` of an
+/// `_ × n` matrix, and no other thread may write those values meanwhile.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn finish_tile(
+    tile: &mut amx::Scratch,
+    out: SharedOut,
+    n: usize,
+    m0: usize,
+    rows: usize,
+    c0: usize,
+    cols: usize,
+    bias: &[f32],
+    epilogue: Epilogue<'_>,
+) {
+    if std::is_x86_feature_detected!("avx512f") {
+        finish_tile_avx512(tile, out, n, m0, rows, c0, cols, bias, epilogue)
+    } else {
+        finish_tile_inline(tile, out, n, m0, rows, c0, cols, bias, epilogue)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn finish_tile_avx512(
+    tile: &mut amx::Scratch,
+    out: SharedOut,
+    n: usize,
+    m0: usize,
+    rows: usize,
+    c0: usize,
+    cols: usize,
+    bias: &[f32],
+    epilogue: Epilogue<'_>,
+) {
+    finish_tile_inline(tile, out, n, m0, rows, c0, cols, bias, epilogue)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn finish_tile_inline(
+    tile: &mut amx::Scratch,
+    out: SharedOut,
+    n: usize,
+    m0: usize,
+    rows: usize,
+    c0: usize,
+    cols: usize,
+    bias: &[f32],
+    epilogue: Epilogue<'_>,
+) {
+    const W: usize = 32;
+    let values = &mut tile.0[..rows * W];
+    for (r, row) in values.chunks_exact_mut(W).enumerate() {
+        let row = &mut row[..cols];
+        match epilogue {
+            Epilogue::Residual(res) => {
+                let i = m0 + r;
+                let res = &res[i * n + c0..i * n + c0 + cols];
+                for ((o, &b), &x) in row.iter_mut().zip(bias).zip(res) {
+                    *o += b + x;
+                }
+            }
+            _ => row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b),
+        }
+    }
+    if let Epilogue::Activation(act) = epilogue {
+        // Whole rows of the tile, padding columns included (they are never copied out).
+        activation::apply_inline(act, values);
+    }
+    for (r, row) in values.chunks_exact(W).enumerate() {
+        // SAFETY: the caller guarantees these `cols` values of row `m0 + r` are ours to write.
+        let dst = std::slice::from_raw_parts_mut(out.ptr().add((m0 + r) * n + c0), cols);
+        super::copy_row(dst, &row[..cols]);
+    }
 }
 
 #[cfg(test)]

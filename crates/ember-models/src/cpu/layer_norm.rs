@@ -26,6 +26,13 @@ impl LayerNorm {
         }
     }
 
+    /// [`forward`](Self::forward) on the calling thread only.
+    pub fn forward_serial(&self, x: &mut [f32]) {
+        let h = self.gamma.len();
+        assert!(x.len().checked_rem(h) == Some(0), "{} values are not rows of {h}", x.len());
+        self.rows(x);
+    }
+
     fn rows(&self, x: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx512f") {

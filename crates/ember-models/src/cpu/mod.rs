@@ -15,6 +15,24 @@ pub mod layer_norm;
 
 pub use encoder::{CpuEncoder, EmbeddingWeights, LayerWeights};
 
+/// `dst.copy_from_slice(src)` for the short rows (16–64 values) the kernels move: sixteen
+/// values at a time as fixed-size arrays, which compile to vector moves in place, where a
+/// slice copy of run-time length is a call to `memcpy`.
+#[inline(always)]
+pub(crate) fn copy_row(dst: &mut [f32], src: &[f32]) {
+    assert_eq!(dst.len(), src.len(), "rows of different lengths");
+    let mut d = dst.chunks_exact_mut(16);
+    let mut s = src.chunks_exact(16);
+    for (dc, sc) in (&mut d).zip(&mut s) {
+        let dc: &mut [f32; 16] = dc.try_into().unwrap_or_else(|_| unreachable!());
+        let sc: &[f32; 16] = sc.try_into().unwrap_or_else(|_| unreachable!());
+        *dc = *sc;
+    }
+    for (o, &v) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *o = v;
+    }
+}
+
 /// Deterministic inputs and comparisons for the kernel tests.
 #[cfg(test)]
 pub(crate) mod testing {
