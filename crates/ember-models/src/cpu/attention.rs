@@ -20,6 +20,18 @@ pub struct DistanceBias<'a> {
 /// query, key and value projections side by side (`3 × hidden` values); `out` gets
 /// `hidden` values per token, heads side by side.
 pub fn attend(qkv: &[f32], lengths: &[usize], heads: usize, bias: Option<DistanceBias<'_>>, out: &mut [f32]) {
+    attend_with(qkv, lengths, heads, bias, out, super::amx::available());
+}
+
+/// [`attend`], on AMX tiles only when `amx` (and [`super::amx::available`]).
+fn attend_with(
+    qkv: &[f32],
+    lengths: &[usize],
+    heads: usize,
+    bias: Option<DistanceBias<'_>>,
+    out: &mut [f32],
+    amx: bool,
+) {
     let tokens: usize = lengths.iter().sum();
     if tokens == 0 {
         return;
@@ -51,7 +63,7 @@ pub fn attend(qkv: &[f32], lengths: &[usize], heads: usize, bias: Option<Distanc
         }
         start += n;
     }
-    let shape = Shape { heads, hidden };
+    let shape = Shape { heads, hidden, amx: amx && super::amx::available() };
     if tasks.len() == 1 || tokens < 16 {
         tasks.into_iter().for_each(|t| run(qkv, shape, bias, t));
     } else {
@@ -63,6 +75,9 @@ pub fn attend(qkv: &[f32], lengths: &[usize], heads: usize, bias: Option<Distanc
 struct Shape {
     heads: usize,
     hidden: usize,
+    /// Whether to use the AMX path.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    amx: bool,
 }
 
 /// Query rows `rows` of the sequence of `len` tokens that starts at token `seq_start`.
@@ -75,8 +90,9 @@ struct Task<'a> {
 
 fn run(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, task: Task<'_>) {
     #[cfg(target_arch = "x86_64")]
-    if super::amx::available() && std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AMX is available to this process and the CPU supports AVX-512F.
+    if shape.amx && std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AMX is available to this process (`shape.amx` is only set when it is) and the
+        // CPU supports AVX-512F.
         return unsafe { run_amx(qkv, shape, bias, task) };
     }
     #[cfg(target_arch = "x86_64")]
@@ -140,7 +156,7 @@ thread_local! {
 unsafe fn run_amx(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, task: Task<'_>) {
     use super::amx::{self, AmxWeight};
     use super::copy_row;
-    let Shape { heads, hidden } = shape;
+    let Shape { heads, hidden, .. } = shape;
     let d = hidden / heads;
     let n = task.len;
     let stride = 3 * hidden;
@@ -225,7 +241,7 @@ const ROWS: usize = 4;
 
 #[inline(always)]
 fn run_inline(qkv: &[f32], shape: Shape, bias: Option<DistanceBias<'_>>, task: Task<'_>) {
-    let Shape { heads, hidden } = shape;
+    let Shape { heads, hidden, .. } = shape;
     let d = hidden / heads;
     let n = task.len;
     let stride = 3 * hidden;
@@ -426,37 +442,48 @@ mod tests {
     /// The f32 kernels agree with the f64 definition to 1e-5; on AMX tiles both products keep
     /// 16 of f32's 24 mantissa bits per factor (as the linear layers do), so scores of `d`
     /// terms of up to ±4 may be off by ~1e-5·√d and the outputs by as much.
-    fn tolerance(hidden: usize, heads: usize) -> f32 {
-        if crate::cpu::amx::available() {
+    fn tolerance(hidden: usize, heads: usize, amx: bool) -> f32 {
+        if amx {
             1e-5 * ((hidden / heads) as f32).sqrt()
         } else {
             1e-5
         }
     }
 
+    /// Both paths: the vector kernels, and AMX tiles where this CPU has them (said when not).
     #[test]
     fn matches_the_definition() {
-        for (lengths, heads, hidden) in [
-            (vec![1], 1, 7),
-            (vec![5, 1, 13], 2, 16),
-            (vec![37], 12, 384),
-            (vec![3, 70, 9, 40], 4, 64),
-            (vec![19, 6], 2, 128),
-        ] {
-            let tokens: usize = lengths.iter().sum();
-            let qkv: Vec<f32> = random(tokens * 3 * hidden, 7).iter().map(|v| v * 2.0).collect();
-            let mut out = vec![f32::NAN; tokens * hidden];
-            attend(&qkv, &lengths, heads, None, &mut out);
-            let expect = naive(&qkv, &lengths, heads, None);
-            let tol = tolerance(hidden, heads);
-            assert!(max_abs_diff(&out, &expect) <= tol, "{lengths:?}: {}", max_abs_diff(&out, &expect));
+        if !crate::cpu::amx::available() {
+            eprintln!("no AMX on this CPU: only the vector kernels are exercised");
+        }
+        for amx in [false, true] {
+            if amx && !crate::cpu::amx::available() {
+                continue;
+            }
+            for (lengths, heads, hidden) in [
+                (vec![1], 1, 7),
+                (vec![5, 1, 13], 2, 16),
+                (vec![37], 12, 384),
+                (vec![3, 70, 9, 40], 4, 64),
+                (vec![19, 6], 2, 128),
+            ] {
+                let tokens: usize = lengths.iter().sum();
+                let qkv: Vec<f32> = random(tokens * 3 * hidden, 7).iter().map(|v| v * 2.0).collect();
+                let mut out = vec![f32::NAN; tokens * hidden];
+                attend_with(&qkv, &lengths, heads, None, &mut out, amx);
+                let expect = naive(&qkv, &lengths, heads, None);
+                let tol = tolerance(hidden, heads, amx);
+                let diff = max_abs_diff(&out, &expect);
+                assert!(diff <= tol, "amx {amx} {lengths:?}: {diff}");
 
-            let span = *lengths.iter().max().unwrap_or(&1);
-            let values = random(heads * (2 * span - 1), 8);
-            let bias = DistanceBias { values: &values, span };
-            attend(&qkv, &lengths, heads, Some(bias), &mut out);
-            let expect = naive(&qkv, &lengths, heads, Some(bias));
-            assert!(max_abs_diff(&out, &expect) <= tol, "{lengths:?} with bias: {}", max_abs_diff(&out, &expect));
+                let span = *lengths.iter().max().unwrap_or(&1);
+                let values = random(heads * (2 * span - 1), 8);
+                let bias = DistanceBias { values: &values, span };
+                attend_with(&qkv, &lengths, heads, Some(bias), &mut out, amx);
+                let expect = naive(&qkv, &lengths, heads, Some(bias));
+                let diff = max_abs_diff(&out, &expect);
+                assert!(diff <= tol, "amx {amx} {lengths:?} with bias: {diff}");
+            }
         }
     }
 }
