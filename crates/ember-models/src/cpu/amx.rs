@@ -373,6 +373,19 @@ pub unsafe fn product(
     let stride = 64usize; // bytes per tile row, A and B alike
     let stride_c = 2 * TN * 4; // bytes per row of the scratch tile
     let a_tile = |m0: usize, kb: usize| (m0 / TM * a.k_blocks + kb) * TM * TK;
+    // Two accumulator tiles (a 16 × 32 block) into the scratch tile.
+    macro_rules! store_pair {
+        ($left:literal, $right:literal) => {
+            asm!(
+                concat!("tilestored [{c0} + {sc}], ", $left),
+                concat!("tilestored [{c1} + {sc}], ", $right),
+                c0 = in(reg) scratch.0.as_mut_ptr(),
+                c1 = in(reg) scratch.0.as_mut_ptr().add(TN),
+                sc = in(reg) stride_c,
+                options(nostack)
+            )
+        };
+    }
     asm!("ldtilecfg [{0}]", in(reg) config.0.as_ptr(), options(nostack));
     // Rows in chunks whose hi and lo halves stay in L2 while every column pair of the range
     // streams past them; within a chunk, a pair's B tiles stay in L1/L2 across its row blocks.
@@ -425,24 +438,9 @@ pub unsafe fn product(
                         options(nostack, readonly)
                     );
                 }
-                let c = scratch.0.as_mut_ptr();
-                asm!(
-                    "tilestored [{c0} + {sc}], tmm0",
-                    "tilestored [{c1} + {sc}], tmm1",
-                    c0 = in(reg) c,
-                    c1 = in(reg) c.add(TN),
-                    sc = in(reg) stride_c,
-                    options(nostack)
-                );
+                store_pair!("tmm0", "tmm1");
                 emit(m0, nb0 * TN, &mut scratch);
-                asm!(
-                    "tilestored [{c0} + {sc}], tmm2",
-                    "tilestored [{c1} + {sc}], tmm3",
-                    c0 = in(reg) c,
-                    c1 = in(reg) c.add(TN),
-                    sc = in(reg) stride_c,
-                    options(nostack)
-                );
+                store_pair!("tmm2", "tmm3");
                 emit(m0 + TM, nb0 * TN, &mut scratch);
                 m0 += 2 * TM;
             }
@@ -474,15 +472,7 @@ pub unsafe fn product(
                         options(nostack, readonly)
                     );
                 }
-                let c = scratch.0.as_mut_ptr();
-                asm!(
-                    "tilestored [{c0} + {sc}], tmm0",
-                    "tilestored [{c1} + {sc}], tmm1",
-                    c0 = in(reg) c,
-                    c1 = in(reg) c.add(TN),
-                    sc = in(reg) stride_c,
-                    options(nostack)
-                );
+                store_pair!("tmm0", "tmm1");
                 emit(m0, nb0 * TN, &mut scratch);
             }
         }

@@ -192,7 +192,14 @@ impl PackedLinear {
                     // SAFETY: rows `m0..m0 + rows < m` and columns `c0..c0 + cols ≤ n` of the
                     // output, which covers `m × n` values (checked in `forward`); threads get
                     // disjoint column pairs, so no two write the same values.
-                    unsafe { finish_tile(tile, c, n, m0, rows, c0, cols, &self.bias[c0..c0 + cols], epilogue) };
+                    unsafe {
+                        finish_tile(
+                            tile,
+                            TileTarget { out: c, n, m0, rows, c0, cols },
+                            &self.bias[c0..c0 + cols],
+                            epilogue,
+                        )
+                    };
                 };
                 // SAFETY: `w` exists only when `amx::available()` returned true.
                 unsafe { amx::product(w, split, range, emit) };
@@ -513,65 +520,45 @@ pub(crate) fn naive(a: &[f32], weight: &[f32], bias: &[f32], m: usize, n: usize,
     c
 }
 
-/// Bias, residual and activation on one 16 × 32 AMX result tile (`rows` × `cols` of it real),
-/// then its rows copied to `out` (`n` columns) at row `m0`, column `c0`. Compiled for AVX-512
-/// when the CPU has it: the tile is worked on in place, so the activation runs over it in one
-/// pass rather than row by row.
-///
-/// # Safety
-/// `out` must be valid for writes of rows `m0..m0 + rows`, columns `c0..c0 + cols` of an
-/// `_ × n` matrix, and no other thread may write those values meanwhile.
+/// Where one 16 × 32 AMX result tile goes: `rows` × `cols` of it are real, written to `out`
+/// (`n` columns) at row `m0`, column `c0`.
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn finish_tile(
-    tile: &mut amx::Scratch,
+#[derive(Clone, Copy)]
+struct TileTarget {
     out: SharedOut,
     n: usize,
     m0: usize,
     rows: usize,
     c0: usize,
     cols: usize,
-    bias: &[f32],
-    epilogue: Epilogue<'_>,
-) {
+}
+
+/// Bias, residual and activation on one AMX result tile, then its rows copied to their place.
+/// Compiled for AVX-512 when the CPU has it: the tile is worked on in place, so the activation
+/// runs over it in one pass rather than row by row.
+///
+/// # Safety
+/// `at.out` must be valid for writes of rows `m0..m0 + rows`, columns `c0..c0 + cols` of an
+/// `_ × n` matrix, and no other thread may write those values meanwhile.
+#[cfg(target_arch = "x86_64")]
+unsafe fn finish_tile(tile: &mut amx::Scratch, at: TileTarget, bias: &[f32], epilogue: Epilogue<'_>) {
     if std::is_x86_feature_detected!("avx512f") {
-        finish_tile_avx512(tile, out, n, m0, rows, c0, cols, bias, epilogue)
+        finish_tile_avx512(tile, at, bias, epilogue)
     } else {
-        finish_tile_inline(tile, out, n, m0, rows, c0, cols, bias, epilogue)
+        finish_tile_inline(tile, at, bias, epilogue)
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn finish_tile_avx512(
-    tile: &mut amx::Scratch,
-    out: SharedOut,
-    n: usize,
-    m0: usize,
-    rows: usize,
-    c0: usize,
-    cols: usize,
-    bias: &[f32],
-    epilogue: Epilogue<'_>,
-) {
-    finish_tile_inline(tile, out, n, m0, rows, c0, cols, bias, epilogue)
+unsafe fn finish_tile_avx512(tile: &mut amx::Scratch, at: TileTarget, bias: &[f32], epilogue: Epilogue<'_>) {
+    finish_tile_inline(tile, at, bias, epilogue)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn finish_tile_inline(
-    tile: &mut amx::Scratch,
-    out: SharedOut,
-    n: usize,
-    m0: usize,
-    rows: usize,
-    c0: usize,
-    cols: usize,
-    bias: &[f32],
-    epilogue: Epilogue<'_>,
-) {
+unsafe fn finish_tile_inline(tile: &mut amx::Scratch, at: TileTarget, bias: &[f32], epilogue: Epilogue<'_>) {
+    let TileTarget { out, n, m0, rows, c0, cols } = at;
     const W: usize = 32;
     let values = &mut tile.0[..rows * W];
     for (r, row) in values.chunks_exact_mut(W).enumerate() {
