@@ -568,7 +568,7 @@ unsafe fn finish_tile_inline(tile: &mut amx::Scratch, at: TileTarget, bias: &[f3
                 let i = m0 + r;
                 let res = &res[i * n + c0..i * n + c0 + cols];
                 for ((o, &b), &x) in row.iter_mut().zip(bias).zip(res) {
-                    *o += b + x;
+                    *o = *o + b + x; // (g + b) + x, the order of the other kernels
                 }
             }
             _ => row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b),
